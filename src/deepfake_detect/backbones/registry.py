@@ -133,8 +133,6 @@ def create_backbone(name: str, weights: str | Path | None = "pretrained", seed: 
             raise WeightsError(f"weights file {path} not found (backbone '{name}'; source: {info.weights_source})")
         try:
             network = info.factory(weights_file=path)
-        except WeightsError:
-            raise
         except Exception as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise WeightsError(f"{path}: does not fit backbone '{name}': {first_line}") from None

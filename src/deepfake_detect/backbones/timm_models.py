@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import timm
+from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import checkpoint_filter_fn as vit_checkpoint_filter
 from torch import nn
 
 from .registry import read_state_dict, load_strict, register_backbone
@@ -21,13 +23,13 @@ DINO_RESNET50_URL = "https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/
 SOURCES = {
     "dino_vitb16": (
         "vit_base_patch16_224.dino",
-        "timm 'vit_base_patch16_224.dino' (Hugging Face timm/vit_base_patch16_224.dino, model.safetensors), "
+        "model.safetensors from https://huggingface.co/timm/vit_base_patch16_224.dino, "
         "or the official https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
     ),
     "clip_vitb16": (
         "vit_base_patch16_clip_224.openai",
-        "timm 'vit_base_patch16_clip_224.openai' (Hugging Face timm/vit_base_patch16_clip_224.openai, "
-        "open_clip_pytorch_model.bin or model.safetensors)",
+        "model.safetensors from https://huggingface.co/timm/vit_base_patch16_clip_224.openai "
+        "(OpenAI's CLIP ViT-B/16 image tower)",
     ),
     "resnet18": (
         "resnet18.tv_in1k",
@@ -43,16 +45,18 @@ SOURCES = {
 }
 
 
-def _timm(name: str, pretrained: bool, weights_file: Path | None, **overlay) -> nn.Module:
+def _timm(name: str, pretrained: bool, weights_file: Path | None) -> nn.Module:
+    """Online: timm's own download. A local file: read it, convert official DINO / OpenAI CLIP
+    layouts with timm's checkpoint filter, and load strictly (timm alone would accept a file
+    that matches nothing, with a warning)."""
     tag = SOURCES[name][0]
+    network = timm.create_model(tag, pretrained=pretrained and weights_file is None, num_classes=0)
     if weights_file is not None:
-        overlay = {"file": str(weights_file)}
-    return timm.create_model(
-        tag,
-        pretrained=pretrained or weights_file is not None,
-        num_classes=0,
-        pretrained_cfg_overlay=overlay or None,
-    )
+        state = read_state_dict(weights_file)
+        if isinstance(network, VisionTransformer):
+            state = vit_checkpoint_filter(state, network)
+        load_strict(network, state, ignore_prefixes=("head.", "fc."))
+    return network
 
 
 @register_backbone(input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"][1])

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .images import file_image_id, is_image_path
+from .images import file_image_id, image_id, is_image_path
 
 REAL, FAKE = 0, 1
 REAL_DIR_NAMES = frozenset({"real", "0_real", "reals", "0-real"})
@@ -53,7 +53,7 @@ class Dataset:
     def ids(self) -> list[str]:
         """Content hashes, computed once: the key of every cache and every split."""
         if self._ids is None:
-            self._ids = [file_image_id(r.path) for r in self.records]
+            self._ids = [_safe_id(r.path) for r in self.records]
         return self._ids
 
     def counts(self) -> dict[str, int]:
@@ -88,6 +88,14 @@ class Dataset:
                 group = sorted(rng.sample(group, max_per_class), key=lambda r: str(r.path))
             kept.extend(group)
         return Dataset(self.name, kept)
+
+
+def _safe_id(path: Path) -> str:
+    """An unreadable file still gets an id, so that extraction reports it by name later."""
+    try:
+        return file_image_id(path)
+    except OSError:
+        return "unreadable-" + image_id(str(path).encode())
 
 
 def label_from_dir(name: str) -> int | None:

@@ -1,0 +1,31 @@
+"""Report of a benchmark run: which method detects fakes best, and which still works on unseen generators.
+
+`write_report(run_dir)` reads RUN_DIR/results.csv (plus optional scores/*.npz, config.yaml,
+run.json) and writes RUN_DIR/report.html (self-contained), RUN_DIR/report.md and
+RUN_DIR/figures/*.png. `best_rows(results)` gives the same top table for the terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .content import build_report
+from .html import render_html
+from .markdown import render_markdown
+from .tables import best_rows, load_results
+
+__all__ = ["write_report", "best_rows", "load_results"]
+
+
+def write_report(run_dir: Path, metric: str = "auc") -> tuple[Path, Path]:
+    """Write report.html, report.md and figures/ into `run_dir`; return (html_path, md_path).
+
+    Raises ValueError for a metric that is not a numeric results column and
+    FileNotFoundError when results.csv is missing.
+    """
+    run_dir = Path(run_dir)
+    report = build_report(run_dir, metric)
+    html_path, markdown_path = run_dir / "report.html", run_dir / "report.md"
+    html_path.write_text(render_html(report), encoding="utf-8")
+    markdown_path.write_text(render_markdown(report), encoding="utf-8")
+    return html_path, markdown_path

@@ -1,0 +1,106 @@
+"""The classifier registry: one decorated factory per classifier, as in timm.
+
+A factory takes no arguments and returns an unfitted Pipeline: the scaling the classifier
+needs, then the classifier as the step named "classifier". Caller overrides go to that
+last step through `set_params`, so they stay visible to `get_params`, `clone` and grid
+searches, and the scaling is never something a caller can forget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+Factory = Callable[[], Pipeline]
+
+CLASSIFIER_STEP = "classifier"
+SEARCH_FOLDS = 3
+SEARCH_SCORING = "roc_auc"
+"""Threshold-free, so the search picks C for ranking quality rather than for one lucky cut."""
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    name: str
+    factory: Factory
+    search_grid: dict[str, Sequence[float]] | None
+    """Values tried by `search=True`, keyed by parameter of the final estimator."""
+
+
+_REGISTRY: dict[str, ClassifierInfo] = {}
+
+
+def register_classifier(
+    *, search_grid: dict[str, Sequence[float]] | None = None
+) -> Callable[[Factory], Factory]:
+    """Register a factory under its function name; `search_grid` enables `search=True`."""
+
+    def decorate(factory: Factory) -> Factory:
+        name = factory.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"classifier '{name}' registered twice")
+        _REGISTRY[name] = ClassifierInfo(name, factory, search_grid)
+        return factory
+
+    return decorate
+
+
+def list_classifiers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def classifier_info(name: str) -> ClassifierInfo:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown classifier '{name}'; choose from: {', '.join(list_classifiers())}") from None
+
+
+def create_classifier(name: str, search: bool = False, **params) -> BaseEstimator:
+    """An unfitted estimator: the registered Pipeline, with `params` set on its classifier.
+
+    `search=True` wraps it in a 3-fold GridSearchCV over the registered grid (C, for the
+    SVMs and the linear probe); the result still fits, predicts and scores like the
+    Pipeline. An unknown parameter, or a searched one given explicitly, is a one-line
+    ValueError, so a typo in a config fails before hours of feature extraction.
+    """
+    info = classifier_info(name)
+    pipeline = info.factory()
+    valid = sorted(pipeline[-1].get_params(deep=True))
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"classifier '{name}' has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
+        )
+    pipeline[-1].set_params(**params)
+    if not search:
+        return pipeline
+    if info.search_grid is None:
+        searchable = [n for n in list_classifiers() if _REGISTRY[n].search_grid is not None]
+        raise ValueError(f"classifier '{name}' has no search grid; search=True works for: {', '.join(searchable)}")
+    clashing = sorted(set(params) & set(info.search_grid))
+    if clashing:
+        raise ValueError(f"classifier '{name}': search=True chooses {', '.join(clashing)}; do not also set it")
+    grid = {f"{CLASSIFIER_STEP}__{key}": list(values) for key, values in info.search_grid.items()}
+    return GridSearchCV(pipeline, grid, cv=SEARCH_FOLDS, scoring=SEARCH_SCORING, n_jobs=1)
+
+
+def fake_scores(estimator: BaseEstimator, X) -> np.ndarray:
+    """The probability-like score of class 1 (fake), in [0, 1].
+
+    `predict_proba` where the estimator has it, else a sigmoid of `decision_function`
+    (SVMs: Platt scaling with `probability=True` costs five extra fits and can disagree
+    with `predict`). Either way a score above 0.5 is exactly the estimator's own "fake"
+    decision, so one threshold fits every classifier. A sigmoid score is not calibrated.
+    """
+    fake_column = list(estimator.classes_).index(1)
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)[:, fake_column]
+    decision = np.asarray(estimator.decision_function(X), dtype=np.float64)
+    return expit(decision) if fake_column == 1 else expit(-decision)

@@ -1,0 +1,143 @@
+"""The `deepfake-detect` command line: small commands that each do one job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .console import console, progress_bar, warn
+
+app = typer.Typer(
+    help="Tell real photographs from generated images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CacheOption = Annotated[
+    Optional[Path], typer.Option("--cache", help="Feature cache folder [env DEEPFAKE_DETECT_CACHE, else the user cache dir]")
+]
+DataRootOption = Annotated[
+    Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets [env DEEPFAKE_DETECT_DATA]")
+]
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from pydantic import ValidationError
+
+    from .backbones import WeightsError
+    from .data import DatasetError
+
+    return (UsageError, DatasetError, WeightsError, ValidationError, FileNotFoundError, KeyError)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except typer.Abort:
+        console.print("[red]aborted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]: finished work is saved; run the same command again to resume")
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _user_errors()):
+            console.print(f"[red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        raise
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return "invalid config: " + "; ".join(problems)
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split())
+
+
+@app.command("backbones")
+def list_backbones_command() -> None:
+    """List the registered backbones and where their weights come from."""
+    from .backbones import backbone_info, list_backbones
+
+    table = Table("name", "input", "dim", "weights")
+    for name in list_backbones():
+        info = backbone_info(name)
+        table.add_row(name, str(info.input_size), str(info.embed_dim), info.weights_source)
+    console.print(table)
+
+
+def run_extraction(dataset, backbone, cache, transform, preprocess, batch_size, workers, max_pixels):
+    """Extraction with a progress bar and bad files warned about by name as they are found."""
+    from .features import extract_features
+
+    todo = len(cache.missing(_space_for(backbone, transform, preprocess), dataset.ids))
+    with progress_bar(f"{backbone.name} [{transform.name}]", total=todo) as advance:
+        report = extract_features(
+            dataset, backbone, cache, transform, preprocess, batch_size, workers, max_pixels,
+            progress=advance, on_bad=warn,
+        )
+    return report
+
+
+def _space_for(backbone, transform, preprocess):
+    from .features import feature_space
+
+    return feature_space(backbone, transform, preprocess)
+
+
+@app.command()
+def extract(
+    dataset: Annotated[str, typer.Argument(help="Folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")],
+    backbone: Annotated[str, typer.Option(help="Registered backbone; see `deepfake-detect backbones`")] = "efficientnet_lite0",
+    transform: Annotated[str, typer.Option(help="none | blur | jitter | blur+jitter")] = "none",
+    weights: Annotated[str, typer.Option(help="'pretrained', 'random', or a local weights file")] = "pretrained",
+    preprocess: Annotated[str, typer.Option(help="resize (to the input size) | center_crop (no resampling)")] = "resize",
+    cache: CacheOption = None,
+    data_root: DataRootOption = None,
+    max_per_class: Annotated[Optional[int], typer.Option(help="Sample at most N images per class (seed 0)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes [min(4, cores)]")] = None,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")] = 50_000_000,
+) -> None:
+    """Turn a dataset into cached feature vectors; a second run reads them from the cache."""
+    from .backbones import create_backbone
+    from .data import load_dataset
+    from .features import FeatureCache
+    from .transforms import TransformSpec
+
+    if preprocess not in ("resize", "center_crop"):
+        raise UsageError(f"--preprocess must be resize or center_crop, not '{preprocess}'")
+    spec = TransformSpec(name=transform)
+    data = load_dataset(dataset, data_root, max_per_class).check_usable()
+    counts = data.counts()
+    console.print(f"{data.name}: {counts['real']} real, {counts['fake']} fake")
+    model = create_backbone(backbone, weights)
+    with FeatureCache(cache) as store:
+        report = run_extraction(data, model, store, spec, preprocess, batch_size, workers, max_pixels)
+        console.print(
+            f"{report.total} images: {report.cached} from cache, {report.extracted} extracted"
+            + (f" at {report.images_per_second:.1f} img/s" if report.extracted else "")
+            + (f", [yellow]{len(report.bad)} unreadable (skipped)[/]" if report.bad else "")
+            + f"\ncache: {store.path} (space {report.space.key}, dim {report.space.dim})"
+        )
+    for path, reason in report.bad:
+        console.print(f"  skipped {reason}", highlight=False, soft_wrap=True)

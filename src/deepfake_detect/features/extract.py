@@ -1,0 +1,201 @@
+"""Streaming feature extraction into the cache.
+
+Images are decoded in DataLoader workers while the model runs on the previous batch; each
+batch is written to the cache as it finishes, so memory stays flat however large the dataset,
+and an interrupted run resumes where it stopped. Bad files are skipped with a warning that
+names them, and listed in the returned report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+from ..backbones import Backbone
+from ..data.datasets import Dataset
+from ..data.images import DEFAULT_MAX_PIXELS, BadImage, load_rgb
+from ..transforms import TransformSpec, apply_transform, build_preprocess
+from ..transforms.preprocess import PreprocessPolicy
+from .cache import FeatureCache, FeatureSpace
+
+
+@dataclass
+class ExtractionReport:
+    space: FeatureSpace
+    total: int
+    cached: int
+    extracted: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.extracted / self.seconds if self.seconds else 0.0
+
+
+def best_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+class ImageTensors(TorchDataset):
+    """(path, image id) -> preprocessed tensor, or the reason the file is unusable."""
+
+    def __init__(
+        self,
+        items: list[tuple[Path, str]],
+        to_tensor: Callable[[Image.Image], torch.Tensor],
+        transform: TransformSpec,
+        max_pixels: int | None,
+        draft_size: int | None,
+    ):
+        self.items = items
+        self.to_tensor = to_tensor
+        self.transform = transform
+        self.max_pixels = max_pixels
+        self.draft_size = draft_size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        path, image_id = self.items[index]
+        try:
+            img = load_rgb(path, self.max_pixels, self.draft_size)
+            img = apply_transform(img, self.transform, image_id)
+            return index, self.to_tensor(img), ""
+        except BadImage as exc:
+            return index, None, str(exc)
+
+
+def collate_good_and_bad(batch: list[tuple[int, torch.Tensor | None, str]]):
+    good = [(i, x) for i, x, _ in batch if x is not None]
+    bad = [(i, reason) for i, x, reason in batch if x is None]
+    indices = [i for i, _ in good]
+    tensors = torch.stack([x for _, x in good]) if good else None
+    return indices, tensors, bad
+
+
+def image_batches(
+    items: list[tuple[Path, str]],
+    backbone: Backbone,
+    transform: TransformSpec,
+    preprocess: PreprocessPolicy,
+    batch_size: int,
+    workers: int,
+    max_pixels: int | None,
+) -> Iterator[tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]]:
+    """Decoded, transformed, preprocessed batches; shared by extraction, prediction and benchmarks."""
+    info = backbone.info
+    to_tensor = build_preprocess(preprocess, info.input_size, info.mean, info.std)
+    draft = info.input_size if preprocess == "resize" else None
+    loader = DataLoader(
+        ImageTensors(items, to_tensor, transform, max_pixels, draft),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate_good_and_bad,
+        prefetch_factor=4 if workers else None,
+        pin_memory=torch.cuda.is_available(),
+    )
+    yield from loader
+
+
+def prepare_for_inference(backbone: Backbone, device: torch.device) -> Backbone:
+    """channels_last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels:
+    measured 2x on EfficientNet-Lite0 on this project's 2-core CPU."""
+    return backbone.to(device, memory_format=torch.channels_last).eval()
+
+
+def embed(backbone: Backbone, tensors: torch.Tensor, device: torch.device) -> np.ndarray:
+    with torch.inference_mode():
+        tensors = tensors.to(device, non_blocking=True, memory_format=torch.channels_last)
+        return backbone(tensors).float().cpu().numpy()
+
+
+def feature_space(backbone: Backbone, transform: TransformSpec, preprocess: PreprocessPolicy) -> FeatureSpace:
+    return FeatureSpace(
+        backbone=backbone.name,
+        weights_id=backbone.weights_id,
+        transform=transform.key(),
+        preprocess=f"{preprocess}:{backbone.info.input_size}",
+        dim=backbone.info.embed_dim,
+    )
+
+
+def extract_features(
+    dataset: Dataset,
+    backbone: Backbone,
+    cache: FeatureCache,
+    transform: TransformSpec | None = None,
+    preprocess: PreprocessPolicy = "resize",
+    batch_size: int = 64,
+    workers: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int], None] | None = None,
+    on_bad: Callable[[str], None] | None = None,
+) -> ExtractionReport:
+    """Fill the cache with every image of `dataset` not yet in it; return what happened.
+
+    `progress(n)` is called after each batch with the number of images it covered;
+    `on_bad(message)` once per unusable file, as soon as it is found.
+    """
+    transform = transform or TransformSpec()
+    space = feature_space(backbone, transform, preprocess)
+    cache.register(space)
+    ids = dataset.ids
+    todo_ids = cache.missing(space, ids)
+    items, seen = [], set()
+    for record, image_id in zip(dataset.records, ids):
+        if image_id in todo_ids and image_id not in seen:
+            seen.add(image_id)
+            items.append((record.path, image_id))
+    report = ExtractionReport(space, total=len(set(ids)), cached=len(set(ids)) - len(items))
+    if not items:
+        return report
+    device = best_device()
+    backbone = prepare_for_inference(backbone, device)
+    workers = default_workers() if workers is None else workers
+    started = time.perf_counter()
+    batches = image_batches(items, backbone, transform, preprocess, batch_size, workers, max_pixels)
+    for indices, tensors, bad in batches:
+        for index, reason in bad:
+            report.bad.append((str(items[index][0]), reason))
+            if on_bad:
+                on_bad(reason)
+        if tensors is not None:
+            vectors = embed(backbone, tensors, device)
+            cache.put(space, [items[i][1] for i in indices], vectors)
+            report.extracted += len(indices)
+        if progress:
+            progress(len(indices) + len(bad))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def load_features(
+    dataset: Dataset, space: FeatureSpace, cache: FeatureCache
+) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
+    """(X, y, image ids, record indices) for the images of `dataset` that have features.
+
+    Images that could not be read have none and are left out; the indices say which
+    records the rows belong to.
+    """
+    ids = dataset.ids
+    absent = cache.missing(space, ids)
+    keep = [i for i, image_id in enumerate(ids) if image_id not in absent]
+    kept_ids = [ids[i] for i in keep]
+    X = cache.get(space, kept_ids)
+    y = np.array([dataset.records[i].label for i in keep], dtype=np.int64)
+    return X, y, kept_ids, keep

@@ -1,0 +1,57 @@
+"""The reducer registry: one decorated factory per feature reduction, as in timm.
+
+A factory takes no arguments and returns an unfitted scikit-learn transformer with the
+defaults we recommend; `create_reducer` applies a caller's overrides through `set_params`,
+so every hyper-parameter stays visible to `get_params`, `clone` and grid searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sklearn.base import TransformerMixin
+from sklearn.preprocessing import FunctionTransformer
+
+Factory = Callable[[], TransformerMixin]
+
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register_reducer(factory: Factory) -> Factory:
+    """Register `factory` under its function name."""
+    name = factory.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"reducer '{name}' registered twice")
+    _REGISTRY[name] = factory
+    return factory
+
+
+def list_reducers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_reducer(name: str, **params) -> TransformerMixin:
+    """An unfitted transformer; `params` override the registered defaults.
+
+    An unknown parameter is a one-line ValueError naming the valid ones, so a typo in a
+    config file fails before hours of feature extraction, not silently.
+    """
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown reducer '{name}'; choose from: {', '.join(list_reducers())}") from None
+    reducer = factory()
+    valid = sorted(reducer.get_params(deep=False))
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"reducer '{name}' has no parameter {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(valid) or '(none)'}"
+        )
+    return reducer.set_params(**params)
+
+
+@register_reducer
+def none() -> TransformerMixin:
+    """The identity: the baseline every reduction must beat to earn its place."""
+    return FunctionTransformer()

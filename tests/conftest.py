@@ -1,0 +1,53 @@
+"""Shared fixtures: small real image files written to temp folders."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def write_pattern_image(path: Path, seed: int, fake: bool, size: int = 48, fmt: str = "PNG") -> Path:
+    """A textured image; "fakes" carry a faint period-2 checkerboard, as up-convolutions leave."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 215, size=(size // 8, size // 8, 3)).astype(np.float64)
+    pixels = np.kron(base, np.ones((8, 8, 1))) + rng.normal(0, 6, (size, size, 3))
+    if fake:
+        checker = (np.indices((size, size)).sum(axis=0) % 2)[..., None] * 24.0 - 12.0
+        pixels = pixels + checker
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, format=fmt)
+    return path
+
+
+def make_real_fake_folder(root: Path, per_class: int = 12, layout: str = "real_fake", size: int = 48) -> Path:
+    names = {"real_fake": ("real", "fake"), "ufd": ("0_real", "1_fake")}[layout]
+    for label, folder in enumerate(names):
+        for i in range(per_class):
+            write_pattern_image(root / folder / f"img{i:03d}.png", seed=1000 * label + i, fake=bool(label), size=size)
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return make_real_fake_folder(tmp_path / "data")
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    """A truncated JPEG, a text file named .jpg, and a 16-bit PNG."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(buffer, format="JPEG")
+    truncated = folder / "truncated.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    text = folder / "notes.jpg"
+    text.write_text("this is not an image\n")
+    sixteen = folder / "deep.png"
+    ramp = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+    Image.fromarray(ramp).save(sixteen)
+    return {"truncated": truncated, "text": text, "sixteen_bit": sixteen}

@@ -1,0 +1,183 @@
+"""Classifiers: every registered entry honours the same contract, and model files load safely."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from deepfake_detect.classify import (
+    TRUSTED_TYPES,
+    UntrustedModelError,
+    classifier_info,
+    create_classifier,
+    dump_estimator,
+    fake_scores,
+    list_classifiers,
+    load_estimator,
+)
+from deepfake_detect.reduce import create_reducer, list_reducers
+
+EXPECTED_NAMES = [
+    "bagging", "decision_tree", "gradient_boosting", "gradient_boosting_classic", "knn1", "knn3", "knn5",
+    "lda", "linear_probe", "naive_bayes", "random_forest", "svm_linear", "svm_rbf",
+]  # fmt: skip
+SEARCHABLE = [name for name in list_classifiers() if classifier_info(name).search_grid]
+
+
+def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two separable classes: real around -1.5, fake around +1.5 in every dimension (one
+    feature alone is 93% accurate, so even a single tree scores well)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, n_features)) + np.where(y[:, None] == 1, 1.5, -1.5)
+    return X, y
+
+
+TRAIN, TEST = gaussian_blobs(seed=0), gaussian_blobs(seed=1)
+
+
+def test_registry_holds_exactly_the_documented_classifiers():
+    assert list_classifiers() == EXPECTED_NAMES
+    assert SEARCHABLE == ["linear_probe", "svm_linear", "svm_rbf"]
+
+
+@pytest.mark.parametrize(
+    "name, search", [(name, False) for name in list_classifiers()] + [(name, True) for name in SEARCHABLE]
+)
+def test_classifier_contract(name, search, tmp_path):
+    (X, y), (X_test, y_test) = TRAIN, TEST
+    estimator = create_classifier(name, search=search)
+
+    assert estimator.fit(X, y) is estimator
+    scores = fake_scores(estimator, X_test)
+    assert scores.shape == (len(X_test),) and scores.min() >= 0 and scores.max() <= 1
+    assert roc_auc_score(y_test, scores) > 0.9
+    np.testing.assert_array_equal(scores > 0.5, estimator.predict(X_test) == 1)
+
+    np.testing.assert_array_equal(fake_scores(clone(estimator).fit(X, y), X_test), scores)  # seeded
+
+    dump_estimator(estimator, tmp_path / "model.skops")
+    np.testing.assert_array_equal(fake_scores(load_estimator(tmp_path / "model.skops"), X_test), scores)
+
+
+# Fewer trees and epochs than the defaults: the types a fitted estimator holds do not depend
+# on how many there are, and a pair test at full size would take most of a minute.
+SMALL = {
+    "autoencoder": {"max_epochs": 5},
+    "bagging": {"n_estimators": 3},
+    "gradient_boosting": {"max_iter": 5},
+    "gradient_boosting_classic": {"n_estimators": 5},
+    "random_forest": {"n_estimators": 5},
+}
+
+
+def test_trusted_types_are_exactly_what_every_reducer_classifier_pair_needs(tmp_path):
+    """Each pair round-trips with TRUSTED_TYPES, and no entry of TRUSTED_TYPES is unused."""
+    (X, y), (X_test, _) = TRAIN, TEST
+    needed: set[str] = set()
+    for reducer_name in list_reducers():
+        reducer = create_reducer(reducer_name, **SMALL.get(reducer_name, {})).fit(X)
+        reduced = reducer.transform(X)
+        for name in list_classifiers():
+            for search in [False, True] if name in SEARCHABLE else [False]:
+                classifier = create_classifier(name, search=search, **SMALL.get(name, {})).fit(reduced, y)
+                pair = Pipeline([("reduce", reducer), ("classify", classifier)])
+                needed |= set(skops.io.get_untrusted_types(data=skops.io.dumps(pair)))
+                dump_estimator(pair, tmp_path / "pair.skops")
+                loaded = load_estimator(tmp_path / "pair.skops")
+                np.testing.assert_array_equal(fake_scores(loaded, X_test), fake_scores(pair, X_test))
+    assert sorted(needed) == sorted(TRUSTED_TYPES), "update TRUSTED_TYPES in classify/serialization.py"
+
+
+class Intruder(BaseEstimator):
+    """A type no model file of ours contains; records any attempt to build it."""
+
+    built = False
+
+    def __setstate__(self, state):
+        Intruder.built = True
+        super().__setstate__(state)
+
+
+def test_loading_a_foreign_type_fails_before_building_anything(tmp_path):
+    path = tmp_path / "foreign.skops"
+    skops.io.dump(Pipeline([("scale", FunctionTransformer()), ("classifier", Intruder())]), path)
+    Intruder.built = False
+
+    with pytest.raises(UntrustedModelError, match=f"{Intruder.__module__}.Intruder") as error:
+        load_estimator(path)
+    assert "\n" not in str(error.value)
+    assert not Intruder.built
+
+
+def rewrite_top_level_type(path: Path, module: str, name: str) -> None:
+    """Tamper with a skops file: claim its top-level object is `module.name`."""
+    with zipfile.ZipFile(path) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["__module__"], schema["__class__"] = module, name
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+
+
+@pytest.mark.parametrize("module, name", [("builtins", "eval"), ("collections", "OrderedDict")])
+def test_a_tampered_model_file_is_refused(tmp_path, module, name):
+    path = tmp_path / "model.skops"
+    dump_estimator(create_classifier("naive_bayes").fit(*TRAIN), path)
+    rewrite_top_level_type(path, module, name)
+    with pytest.raises(UntrustedModelError, match=f"refusing to load types not in TRUSTED_TYPES: {module}.{name}$"):
+        load_estimator(path)
+
+
+def test_dump_refuses_what_load_would_refuse(tmp_path):
+    path = tmp_path / "model.skops"
+    with pytest.raises(UntrustedModelError, match="Intruder"):
+        dump_estimator(Pipeline([("classifier", Intruder())]), path)
+    assert not path.exists()
+
+
+def test_a_file_that_is_not_a_skops_archive_is_a_clear_error(tmp_path):
+    path = tmp_path / "model.skops"
+    path.write_text("not a zip file")
+    with pytest.raises(ValueError, match="not a skops model file"):
+        load_estimator(path)
+
+
+def test_parameters_override_the_final_estimator():
+    assert create_classifier("svm_rbf", C=3.0)[-1].C == 3.0
+    assert create_classifier("knn3", metric="euclidean")[-1].metric == "euclidean"
+    assert create_classifier("bagging", estimator__max_depth=3)[-1].estimator.max_depth == 3
+    assert create_classifier("svm_rbf")[-1].C == 1.0  # factories hand out fresh objects
+
+
+def test_unknown_names_and_parameters_are_one_line_errors():
+    with pytest.raises(KeyError, match="unknown classifier 'xgboost'; choose from: bagging, "):
+        create_classifier("xgboost")
+    with pytest.raises(ValueError, match=r"^classifier 'svm_rbf' has no parameter 'c'; valid: C, break_ties, ") as error:
+        create_classifier("svm_rbf", c=3.0)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="search=True works for: linear_probe, svm_linear, svm_rbf$"):
+        create_classifier("decision_tree", search=True)
+    with pytest.raises(ValueError, match="search=True chooses C"):
+        create_classifier("svm_rbf", search=True, C=3.0)
+
+
+def test_search_is_a_small_cross_validated_grid_over_c():
+    search = create_classifier("linear_probe", search=True, max_iter=500)
+    assert isinstance(search, GridSearchCV) and search.cv == 3
+    assert search.estimator[-1].max_iter == 500
+    search.fit(*TRAIN)
+    assert search.best_params_["classifier__C"] in classifier_info("linear_probe").search_grid["C"]
+
