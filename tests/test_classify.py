@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
+from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
@@ -32,6 +33,14 @@ EXPECTED_NAMES = [
     "lda", "linear_probe", "naive_bayes", "random_forest", "svm_linear", "svm_rbf",
 ]  # fmt: skip
 SEARCHABLE = [name for name in list_classifiers() if classifier_info(name).search_grid]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_threaded_native_code():
+    """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
+    spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
+    with threadpool_limits(1):
+        yield
 
 
 def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import skops.io
 import torch
+from threadpoolctl import threadpool_limits
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -13,6 +14,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepfake_detect.classify import TRUSTED_TYPES, dump_estimator, load_estimator
 from deepfake_detect.reduce import AutoencoderReducer, PCAReducer, create_reducer, list_reducers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_threaded_native_code():
+    """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
+    spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
+    with threadpool_limits(1):
+        yield
 
 
 def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

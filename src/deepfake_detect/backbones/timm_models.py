@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import timm
-from timm.models.vision_transformer import VisionTransformer
-from timm.models.vision_transformer import checkpoint_filter_fn as vit_checkpoint_filter
-from torch import nn
-
 from .registry import read_state_dict, load_strict, register_backbone
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -45,10 +40,14 @@ SOURCES = {
 }
 
 
-def _timm(name: str, pretrained: bool, weights_file: Path | None) -> nn.Module:
+def _timm(name: str, pretrained: bool, weights_file: Path | None):
     """Online: timm's own download. A local file: read it, convert official DINO / OpenAI CLIP
     layouts with timm's checkpoint filter, and load strictly (timm alone would accept a file
     that matches nothing, with a warning)."""
+    import timm
+    from timm.models.vision_transformer import VisionTransformer
+    from timm.models.vision_transformer import checkpoint_filter_fn as vit_checkpoint_filter
+
     tag = SOURCES[name][0]
     network = timm.create_model(tag, pretrained=pretrained and weights_file is None, num_classes=0)
     if weights_file is not None:
@@ -60,30 +59,32 @@ def _timm(name: str, pretrained: bool, weights_file: Path | None) -> nn.Module:
 
 
 @register_backbone(input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"][1])
-def dino_vitb16(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def dino_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("dino_vitb16", pretrained, weights_file)
 
 
 @register_backbone(
     input_size=224, embed_dim=768, mean=CLIP_MEAN, std=CLIP_STD, weights_source=SOURCES["clip_vitb16"][1]
 )
-def clip_vitb16(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def clip_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("clip_vitb16", pretrained, weights_file)
 
 
 @register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"][1])
-def resnet18(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def resnet18(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet18", pretrained, weights_file)
 
 
 @register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"][1])
-def resnet50(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def resnet50(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet50", pretrained, weights_file)
 
 
 @register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["dino_resnet50"][1])
-def dino_resnet50(pretrained: bool = False, weights_file: Path | None = None) -> nn.Module:
+def dino_resnet50(pretrained: bool = False, weights_file: Path | None = None):
     """A torchvision-layout ResNet-50; DINO publishes it without a head, so none is expected."""
+    import timm
+
     network = timm.create_model("resnet50", pretrained=False, num_classes=0)
     if weights_file is not None:
         load_strict(network, read_state_dict(weights_file), ignore_prefixes=("fc.",))

@@ -10,7 +10,6 @@ import json
 from typing import Literal
 
 import numpy as np
-import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,12 +29,24 @@ class TransformSpec(BaseModel):
     saturation: float = Field(0.4, ge=0)
     hue: float = Field(0.1, ge=0, le=0.5)
     seed: int = 0
+    degrade: Literal["none", "jpeg", "blur", "downscale"] = "none"
+    """A robustness perturbation applied last (test images only): JPEG quality, blur sigma,
+    or downscale factor given by `degrade_level`."""
+    degrade_level: float = 0.0
+
+    def degraded(self, kind: str, level: float) -> "TransformSpec":
+        return self.model_copy(update={"degrade": kind, "degrade_level": float(level)})
 
     def key(self) -> str:
         """What identifies its output in a cache: only the parameters that take effect."""
-        if self.name == "none":
+        if self.name == "none" and self.degrade == "none":
             return "none"
         params = self.model_dump()
+        if self.degrade == "none":
+            params.pop("degrade")
+            params.pop("degrade_level")
+        if self.name == "none":
+            params.pop("seed")
         if "blur" not in self.name:
             params.pop("blur_sigma")
         if "jitter" not in self.name:
@@ -49,6 +60,15 @@ def _rng(spec: TransformSpec, image_id: str) -> np.random.Generator:
 
 
 def apply_transform(img: Image.Image, spec: TransformSpec, image_id: str) -> Image.Image:
+    img = _transform(img, spec, image_id)
+    if spec.degrade != "none":
+        from .degrade import degrade
+
+        img = degrade(img, spec.degrade, spec.degrade_level)
+    return img
+
+
+def _transform(img: Image.Image, spec: TransformSpec, image_id: str) -> Image.Image:
     if spec.name == "none":
         return img
     rng = _rng(spec, image_id)
@@ -56,6 +76,8 @@ def apply_transform(img: Image.Image, spec: TransformSpec, image_id: str) -> Ima
         sigma = float(rng.uniform(*spec.blur_sigma))
         img = img.filter(ImageFilter.GaussianBlur(radius=sigma))
     if "jitter" in spec.name:
+        import torchvision.transforms.functional as TF
+
         img = TF.adjust_brightness(img, float(rng.uniform(1 - spec.brightness, 1 + spec.brightness)))
         img = TF.adjust_contrast(img, float(rng.uniform(1 - spec.contrast, 1 + spec.contrast)))
         img = TF.adjust_saturation(img, float(rng.uniform(1 - spec.saturation, 1 + spec.saturation)))

@@ -9,11 +9,11 @@ makes explicitly and every cache key and report records.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-import torchvision.transforms.v2 as T
-from PIL import Image
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
 
 PreprocessPolicy = Literal["resize", "center_crop"]
 PREPROCESS_POLICIES: tuple[str, ...] = ("resize", "center_crop")
@@ -27,6 +27,9 @@ def build_preprocess(
     Centre crop pads images smaller than `size` with zeros (as torchvision does) rather than
     resampling them.
     """
+    import torch
+    import torchvision.transforms.v2 as T
+
     if policy == "resize":
         geometry = T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True)
     elif policy == "center_crop":

@@ -1,0 +1,282 @@
+"""The HTTP API and web page: `create_app(detector)` -> a FastAPI app.
+
+Safety and memory are bounded at every step a request passes through:
+- the request body (FastAPI's `max_body_size`) and the number of files per request;
+- the pixel count, read from the image header before anything is decoded, so a
+  decompression bomb is refused without allocating it;
+- decoding runs in at most `decode_slots` threads at once;
+- one worker thread owns the model; requests hand it preprocessed tensors through a queue
+  admitted by image count, and it scores whatever has gathered as one batch. When the queue
+  is full the answer is 503 with Retry-After, never unbounded growth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import queue
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources import files as package_files
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..data.images import BadImage, decode_rgb
+from ..detector.detector import Detector, json_safe
+
+DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+"""Enough for a 40-megapixel camera; a bigger upload is more likely a bomb than a photo."""
+DEFAULT_MAX_FILES = 16
+DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_QUEUED_IMAGES = 128
+DEFAULT_DECODE_SLOTS = 2
+
+
+class ImageResult(BaseModel):
+    filename: str
+    probability: float | None = Field(None, description="Calibrated probability that the image is generated")
+    verdict: Literal["real", "fake"] | None = Field(None, description="'fake' when probability > threshold")
+    error: str | None = Field(None, description="Why this file could not be scored")
+
+
+class PredictResponse(BaseModel):
+    results: list[ImageResult]
+    threshold: float
+
+
+class Overloaded(Exception):
+    """The queue holds as many images as allowed; the client should retry shortly."""
+
+
+class UploadRejected(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+# --- the model worker ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    tensors: torch.Tensor
+    future: Future
+
+
+class BatchScorer:
+    """One thread owns the model and scores queued requests together in batches of up to
+    `max_batch` images; admission is counted in images, so memory is bounded."""
+
+    def __init__(self, detector: Detector, max_batch: int, max_queued_images: int):
+        self.detector = detector
+        self.max_batch = max_batch
+        self.max_queued_images = max_queued_images
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def queued_images(self) -> int:
+        return self._queued
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="detector-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def submit(self, tensors: list[torch.Tensor]) -> list[Future]:
+        """Futures of P(fake) arrays, one per chunk of at most `max_batch` images."""
+        with self._lock:
+            if self._queued + len(tensors) > self.max_queued_images:
+                raise Overloaded(f"server busy: {self._queued} images queued (limit {self.max_queued_images}); retry shortly")
+            self._queued += len(tensors)
+        futures = []
+        for start in range(0, len(tensors), self.max_batch):
+            job = _Job(torch.stack(tensors[start : start + self.max_batch]), Future())
+            self._queue.put(job)
+            futures.append(job.future)
+        return futures
+
+    def _run(self) -> None:
+        carried: _Job | None = None
+        while True:
+            job = carried or self._queue.get()
+            carried = None
+            if job is None:
+                return
+            jobs, count, stopping = [job], len(job.tensors), False
+            while count < self.max_batch:
+                try:
+                    extra = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if extra is None:
+                    stopping = True
+                    break
+                if count + len(extra.tensors) > self.max_batch:
+                    carried = extra
+                    break
+                jobs.append(extra)
+                count += len(extra.tensors)
+            self._score(jobs)
+            if stopping:
+                return
+
+    def _score(self, jobs: list[_Job]) -> None:
+        try:
+            scores = self.detector.score_tensors(torch.cat([job.tensors for job in jobs]))
+        except Exception as exc:  # handed to every waiting request, which answers 500
+            for job in jobs:
+                job.future.set_exception(exc)
+        else:
+            start = 0
+            for job in jobs:
+                job.future.set_result(scores[start : start + len(job.tensors)])
+                start += len(job.tensors)
+        finally:
+            with self._lock:
+                self._queued -= sum(len(job.tensors) for job in jobs)
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> torch.Tensor:
+    """Bytes -> model input tensor, or `UploadRejected` with the HTTP status and reason."""
+    if not data:
+        raise UploadRejected(415, f"{filename}: empty file, not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except Exception:
+        width = height = 0  # not an image: decode_rgb below words the reason
+    if width * height > max_pixels:
+        raise UploadRejected(
+            413, f"{filename}: {width}x{height} = {width * height:,} pixels is above this server's limit of "
+            f"{max_pixels:,} (refused as a possible decompression bomb)"
+        )
+    try:
+        image = decode_rgb(data, filename, max_pixels, detector.draft_size)
+    except BadImage as exc:
+        raise UploadRejected(415, str(exc)) from None
+    return detector.to_tensor(image)
+
+
+def _static_page() -> str:
+    return (package_files("deepfake_detect.serve") / "static" / "index.html").read_text(encoding="utf-8")
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+def create_app(
+    detector: Detector,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_queued_images: int = DEFAULT_MAX_QUEUED_IMAGES,
+    decode_slots: int = DEFAULT_DECODE_SLOTS,
+) -> FastAPI:
+    """The API and page around one loaded detector; limits as in the module docstring."""
+    scorer = BatchScorer(detector, max_batch, max(max_queued_images, max_files))
+    decoding = asyncio.Semaphore(decode_slots)
+    manifest = json_safe(detector.manifest)
+    page = _static_page()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scorer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(scorer.stop)
+
+    app = FastAPI(
+        title="deepfake-detect",
+        summary="Is this image a real photograph or generated?",
+        description=f"Detector: {detector.describe()}. Upload images to `POST /predict`.",
+        lifespan=lifespan,
+        max_body_size=max_upload_bytes,
+        form_limits={"max_files": max_files},
+    )
+    app.state.scorer = scorer
+
+    @app.exception_handler(413)
+    async def too_large(request: Request, exc: Exception) -> JSONResponse:
+        detail = getattr(exc, "detail", None)
+        if not detail or detail == "Content Too Large":  # the body limit's own wording
+            detail = f"upload is larger than this server's limit of {max_upload_bytes / 2**20:.1f} MB"
+        return JSONResponse({"detail": detail}, status_code=413)
+
+    @app.get("/health")
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "queued_images": scorer.queued_images}
+
+    @app.get("/model")
+    async def model() -> JSONResponse:
+        """The detector's manifest: what it is, how it was trained, what it reached."""
+        return JSONResponse(manifest)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.post("/predict", response_model=PredictResponse, responses={
+        413: {"description": "Upload, file count or pixel count above the limits"},
+        415: {"description": "Not an image, or an image that cannot be decoded"},
+        503: {"description": "Too many images queued; retry after a moment"},
+    })
+    async def predict(
+        files: Annotated[list[UploadFile], File(description="One or more images (multipart field 'files')")],
+    ) -> PredictResponse:
+        """Score one or several images. A file that cannot be used gets an `error` in its
+        result; when no file at all can be used the request fails with 413 or 415."""
+        if len(files) > max_files:
+            raise HTTPException(413, f"{len(files)} files in one request; the limit is {max_files}")
+        names = [f.filename or f"file{i + 1}" for i, f in enumerate(files)]
+        blobs = [await f.read() for f in files]
+        prepared: list[torch.Tensor | UploadRejected] = []
+        for name, data in zip(names, blobs):
+            async with decoding:
+                try:
+                    prepared.append(await run_in_threadpool(prepare_upload, detector, data, name, max_pixels))
+                except UploadRejected as exc:
+                    prepared.append(exc)
+        del blobs
+        problems = [p for p in prepared if isinstance(p, UploadRejected)]
+        if len(problems) == len(prepared):
+            raise HTTPException(problems[0].status, "; ".join(str(p) for p in problems))
+        tensors = [p for p in prepared if isinstance(p, torch.Tensor)]
+        try:
+            futures = scorer.submit(tensors)
+        except Overloaded as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
+        scores = iter(np.concatenate([await asyncio.wrap_future(f) for f in futures]))
+        results = []
+        for name, item in zip(names, prepared):
+            if isinstance(item, UploadRejected):
+                results.append(ImageResult(filename=name, error=str(item)))
+            else:
+                probability = float(next(scores))
+                results.append(ImageResult(filename=name, probability=probability, verdict=detector.verdict(probability)))
+        return PredictResponse(results=results, threshold=detector.threshold)
+
+    return app
