@@ -23,11 +23,17 @@ def write_pattern_image(path: Path, seed: int, fake: bool, size: int = 48, fmt: 
     return path
 
 
-def make_real_fake_folder(root: Path, per_class: int = 12, layout: str = "real_fake", size: int = 48) -> Path:
+def make_real_fake_folder(
+    root: Path, per_class: int = 12, layout: str = "real_fake", size: int = 48, seed: int = 0, fmt: str = "PNG"
+) -> Path:
     names = {"real_fake": ("real", "fake"), "ufd": ("0_real", "1_fake")}[layout]
+    suffix = {"PNG": "png", "JPEG": "jpg"}[fmt]
     for label, folder in enumerate(names):
         for i in range(per_class):
-            write_pattern_image(root / folder / f"img{i:03d}.png", seed=1000 * label + i, fake=bool(label), size=size)
+            write_pattern_image(
+                root / folder / f"img{i:03d}.{suffix}", seed=seed * 100_000 + 1000 * label + i,
+                fake=bool(label), size=size, fmt=fmt,
+            )
     return root
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
-from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
 
 from deepfake_detect.classify import (
     TRUSTED_TYPES,
@@ -174,7 +174,9 @@ def test_parameters_override_the_final_estimator():
 def test_unknown_names_and_parameters_are_one_line_errors():
     with pytest.raises(KeyError, match="unknown classifier 'xgboost'; choose from: bagging, "):
         create_classifier("xgboost")
-    with pytest.raises(ValueError, match=r"^classifier 'svm_rbf' has no parameter 'c'; valid: C, break_ties, ") as error:
+    with pytest.raises(
+        ValueError, match=r"^classifier 'svm_rbf' has no parameter 'c'; valid: C, break_ties, "
+    ) as error:
         create_classifier("svm_rbf", c=3.0)
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="search=True works for: linear_probe, svm_linear, svm_rbf$"):

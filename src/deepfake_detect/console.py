@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 
@@ -32,7 +33,10 @@ class RateColumn(ProgressColumn):
 
 @contextmanager
 def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`; draws nothing when stderr is not a terminal."""
+    """Yields `advance(n)`: a live bar on a terminal, a plain line every ~10% in a log."""
+    if not console.is_terminal:
+        yield _log_progress(description, total, unit)
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -41,7 +45,6 @@ def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Ca
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=not console.is_terminal,
         transient=False,
     ) as progress:
         task = progress.add_task(description, total=total)
@@ -50,3 +53,17 @@ def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Ca
 
 def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _log_progress(description: str, total: int, unit: str) -> Callable[[int], None]:
+    started = time.perf_counter()
+    state = {"done": 0, "next": max(total // 10, 1)}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"] or state["done"] == total:
+            state["next"] = state["done"] + max(total // 10, 1)
+            rate = state["done"] / max(time.perf_counter() - started, 1e-9)
+            console.print(f"{description}: {state['done']}/{total} ({rate:,.1f} {unit}/s)", highlight=False)
+
+    return advance

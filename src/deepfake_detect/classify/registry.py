@@ -36,9 +36,7 @@ class ClassifierInfo:
 _REGISTRY: dict[str, ClassifierInfo] = {}
 
 
-def register_classifier(
-    *, search_grid: dict[str, Sequence[float]] | None = None
-) -> Callable[[Factory], Factory]:
+def register_classifier(*, search_grid: dict[str, Sequence[float]] | None = None) -> Callable[[Factory], Factory]:
     """Register a factory under its function name; `search_grid` enables `search=True`."""
 
     def decorate(factory: Factory) -> Factory:
@@ -72,21 +70,27 @@ def create_classifier(name: str, search: bool = False, **params) -> BaseEstimato
     """
     info = classifier_info(name)
     pipeline = info.factory()
-    valid = sorted(pipeline[-1].get_params(deep=True))
+    _check_params(name, pipeline[-1], params)
+    pipeline[-1].set_params(**params)
+    return _grid_search(info, pipeline, params) if search else pipeline
+
+
+def _check_params(name: str, classifier: BaseEstimator, params: dict) -> None:
+    valid = sorted(classifier.get_params(deep=True))
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ValueError(
             f"classifier '{name}' has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
         )
-    pipeline[-1].set_params(**params)
-    if not search:
-        return pipeline
+
+
+def _grid_search(info: ClassifierInfo, pipeline: Pipeline, params: dict) -> GridSearchCV:
     if info.search_grid is None:
-        searchable = [n for n in list_classifiers() if _REGISTRY[n].search_grid is not None]
-        raise ValueError(f"classifier '{name}' has no search grid; search=True works for: {', '.join(searchable)}")
+        searchable = [name for name in list_classifiers() if _REGISTRY[name].search_grid is not None]
+        raise ValueError(f"classifier '{info.name}' has no search grid; search=True works for: {', '.join(searchable)}")
     clashing = sorted(set(params) & set(info.search_grid))
     if clashing:
-        raise ValueError(f"classifier '{name}': search=True chooses {', '.join(clashing)}; do not also set it")
+        raise ValueError(f"classifier '{info.name}': search=True chooses {', '.join(clashing)}; do not also set it")
     grid = {f"{CLASSIFIER_STEP}__{key}": list(values) for key, values in info.search_grid.items()}
     return GridSearchCV(pipeline, grid, cv=SEARCH_FOLDS, scoring=SEARCH_SCORING, n_jobs=1)
 

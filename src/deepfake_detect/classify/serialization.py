@@ -4,7 +4,9 @@ A pickle runs whatever code its author chose when loaded, and model files get sh
 skops stores a schema of types and data instead, and refuses to build any type it is not
 told to trust. We trust a fixed list: the types our registries' fitted reducers and
 classifiers contain beyond skops' own defaults (builtins, numpy, sklearn estimators).
-The file's types are checked before anything in it is imported or built.
+The file's types are checked before anything in it is imported or built. skops itself is
+imported on first use: importing it walks all of scikit-learn (seconds), which listing the
+registry should not pay for.
 
 TRUSTED_TYPES stops code execution, not every harm: skops warns that tree node arrays
 (`Tree`, `TreePredictor`) are indexed without bounds checks, so a hand-crafted file with
@@ -16,9 +18,6 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 from typing import Any
-
-import skops.io
-from skops.io.exceptions import UntrustedTypesFoundException
 
 TRUSTED_TYPES: tuple[str, ...] = (
     "deepfake_detect.reduce.autoencoder.AutoencoderReducer",
@@ -45,6 +44,8 @@ def dump_estimator(estimator: Any, path: str | Path) -> None:
     Refuses an estimator that `load_estimator` would refuse, so an unloadable file is
     never written and discovered only later.
     """
+    import skops.io
+
     data = skops.io.dumps(estimator)
     _check_trusted(skops.io.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
     Path(path).write_bytes(data)
@@ -52,6 +53,9 @@ def dump_estimator(estimator: Any, path: str | Path) -> None:
 
 def load_estimator(path: str | Path) -> Any:
     """Read an estimator written by `dump_estimator`, refusing any type not trusted."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         untrusted = skops.io.get_untrusted_types(file=path)
     except (zipfile.BadZipFile, KeyError, ValueError) as error:

@@ -17,14 +17,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import skops.io
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -159,6 +158,8 @@ def _check_trusted(types: Iterable[str], context: str) -> None:
 
 def estimator_bytes(estimator: Any) -> bytes:
     """skops bytes of `estimator`, refused now if loading would refuse them later."""
+    import skops.io  # slow to import (it enumerates scikit-learn); only needed here
+
     data = skops.io.dumps(estimator)
     _check_trusted(skops.io.get_untrusted_types(data=data), "cannot save the model")
     return data
@@ -166,6 +167,8 @@ def estimator_bytes(estimator: Any) -> bytes:
 
 def load_trusted_estimator(data: bytes, name: str) -> Any:
     """Build the estimator only after every type in the file is known to be trusted."""
+    import skops.io
+
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # zipfile, JSON and schema errors of several kinds
@@ -185,7 +188,10 @@ def write_detector_folder(folder: Path, manifest: dict[str, Any], files: dict[st
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = folder.parent / f".{folder.name}.saving-{os.getpid()}"
+    if staging.exists():  # left by an interrupted save of this very process id
+        shutil.rmtree(staging)
+    staging.mkdir()  # not mkdtemp: the folder gets the usual permissions, not 0700
     for name, data in files.items():
         (staging / name).write_bytes(data)
     manifest = dict(manifest, files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
@@ -327,7 +333,13 @@ class _PathTensors(torch.utils.data.Dataset):
         try:
             return index, self.to_tensor(load_rgb(self.paths[index], self.max_pixels, self.draft_size)), None
         except BadImage as exc:
-            return index, None, str(exc)
+            return index, None, reason_only(exc, self.paths[index])
+
+
+def reason_only(error: BadImage, path: str | Path) -> str:
+    """The reason without the leading "path: ", which the result already carries."""
+    text, prefix = str(error), f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def _collate(batch):
@@ -399,7 +411,7 @@ class Detector:
             image = item if isinstance(item, Image.Image) else load_rgb(item, max_pixels, self.draft_size)
             return self.to_tensor(image), None
         except BadImage as exc:
-            return None, str(exc)
+            return None, reason_only(exc, str(item))
 
     def predict_paths(
         self,

@@ -137,7 +137,8 @@ class TableWriter:
         else:
             line.append(f"{'-':>10}  ")
             line.append(f"{'error':<7}", style=self.VERDICT_STYLES["error"])
-            line.append(f"  {result.error}")
+            line.append(f"  {result.path}  ")
+            line.append(f"({result.error})", style=self.VERDICT_STYLES["error"])
         self.console.print(line, soft_wrap=True, highlight=False)
 
     def flush(self) -> None:
@@ -196,7 +197,8 @@ class Summary:
             self.real += 1
 
     def line(self) -> str:
-        return f"{self.total} images: {self.real} real, {self.fake} fake, {self.failed} unreadable"
+        images = "image" if self.total == 1 else "images"
+        return f"{self.total} {images}: {self.real} real, {self.fake} fake, {self.failed} unreadable"
 
 
 def run_prediction(

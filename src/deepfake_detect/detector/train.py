@@ -277,7 +277,7 @@ def build_manifest(plan: TrainingPlan, backbone, rule: dict[str, Any], metrics: 
         "backbone": {
             "name": info.name,
             "weights_id": backbone.weights_id,
-            "weights_source": _weights_source(plan.weights),
+            "weights_source": _weights_source(plan.weights) if info.needs_weights else "none (hand-crafted)",
             "weights_bundled": info.needs_weights,
             "input_size": info.input_size,
             "embed_dim": info.embed_dim,

@@ -247,7 +247,7 @@ class Grid:
         units = []
         for task in tasks:
             train = tables[task.train_dataset]
-            tests = [(test_tables or (lambda t: tables[t.dataset]))(t) for t in task.tests]
+            tests = [(test_tables or (lambda t: tables[t.table]))(t) for t in task.tests]
             for reduction in self.config.reductions:
                 cells = []
                 for classifier in self.config.classifiers:

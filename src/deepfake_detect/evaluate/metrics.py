@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+RANKING_KEYS = ("ap", "auc", "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer")
+"""Metrics that compare fakes with reals, hence undefined when one class is missing."""
 TARGET_FPR = 0.05
 CONFIDENCE = 0.95
 _BOOTSTRAP_CELLS_PER_CHUNK = 4_000_000
 """Resamples are drawn in blocks of at most this many scores, bounding memory on big test sets."""
 
 
-def compute_metrics(
-    y_true, scores, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, float]:
+def compute_metrics(y_true, scores, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, float]:
     """Accuracy at `threshold`, per class and overall, plus threshold-free ranking metrics.
 
     A score above `threshold` means fake, matching `fake_scores`, where above 0.5 is the
@@ -43,9 +43,7 @@ def compute_metrics(
     if n_real and n_fake:
         metrics |= _ranking_metrics(y_true, scores, n_bootstrap, seed)
     else:
-        metrics |= dict.fromkeys(
-            ["ap", "auc", "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer"], float("nan")
-        )
+        metrics |= dict.fromkeys(RANKING_KEYS, float("nan"))
     return metrics | {"n_real": n_real, "n_fake": n_fake}
 
 

@@ -28,9 +28,16 @@ class FeatureTable:
 class TestSet:
     protocol: str
     dataset: str
+    """The name results report; for leave-one-generator-out, the held-out generator."""
     rows: np.ndarray
     perturbation: str = "none"
     level: float = float("nan")
+    source: str = ""
+    """The dataset whose feature rows these are, when not `dataset`."""
+
+    @property
+    def table(self) -> str:
+        return self.source or self.dataset
 
 
 @dataclass
@@ -77,5 +84,6 @@ def leave_one_generator_out_tasks(table: FeatureTable, seed: int) -> list[Task]:
         train = np.flatnonzero(table.generators != held_out)
         if len(set(table.y[train].tolist())) < 2 or len(set(table.y[test].tolist())) < 2:
             continue
-        tasks.append(Task(table.dataset, train, seed, [TestSet("logo", held_out, test)], f"logo:{held_out}"))
+        tests = [TestSet("logo", held_out, test, source=table.dataset)]
+        tasks.append(Task(table.dataset, train, seed, tests, f"logo:{held_out}"))
     return tasks

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from click.core import ParameterSource
-
 from ..console import console
 
 # Flags that live inside the nested `augment` section of the config.
@@ -59,6 +57,7 @@ def finetune_command(
         help="Also test on the held-out split under JPEG 100..30, blur 0..4, downscale 1..0.5")] = False,
     max_per_class: Annotated[Optional[int], typer.Option(help="Sample at most N images per class")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Decoding processes [min(4, cores)]")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
     data_root: Annotated[Optional[Path], typer.Option(
         help="Folder holding the named public test sets [env DEEPFAKE_DETECT_DATA]")] = None,
 ) -> None:
@@ -88,7 +87,7 @@ def resolve_config(ctx: typer.Context, config_file: Path | None):
     for name, value in ctx.params.items():
         if name in NOT_CONFIG:
             continue
-        typed = ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        typed = was_typed(ctx, name)
         if value is None and not typed:
             continue  # the config's own default (None or an empty list)
         section, key = (values.setdefault("augment", {}), AUGMENT_FLAGS[name]) if name in AUGMENT_FLAGS else (values, name)
@@ -99,6 +98,12 @@ def resolve_config(ctx: typer.Context, config_file: Path | None):
         raise_usage(f"missing {' and '.join('DATASET' if m == 'dataset' else '--out' for m in missing)} "
                     "(give it on the command line or in --config)")
     return FinetuneConfig.model_validate(values)
+
+
+def was_typed(ctx: typer.Context, name: str) -> bool:
+    """By the enum's name: typer vendors its own copy of click, whose enum is a different class."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def normalise(value: Any) -> Any:

@@ -254,7 +254,7 @@ def training_step(trainer: Trainer, images: torch.Tensor, labels: torch.Tensor) 
     trainer.scaler.scale(loss).backward()
     trainer.scaler.step(trainer.optimizer)
     trainer.scaler.update()
-    return float(loss)
+    return float(loss.detach())
 
 
 def epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
@@ -311,6 +311,7 @@ def train(
 ) -> tuple[Trainer, TrainingState]:
     """Train until `config.epochs` or early stopping; the network ends holding the *last* epoch."""
     run_dir, device = Path(config.out), device or best_device()
+    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / CHECKPOINT_FILE
     resuming = resume and checkpoint.is_file()
     # A resumed network gets every weight from the checkpoint: no need to fetch pretrained ones.

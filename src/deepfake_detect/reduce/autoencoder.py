@@ -2,7 +2,8 @@
 
 Trained with PyTorch, but the fitted state is plain numpy and `transform` runs the encoder
 in numpy: the estimator then saves with skops like any sklearn transformer, with no pickled
-torch module, and scoring needs no torch at all.
+torch module, and neither importing this module nor scoring needs torch (it is imported
+inside `fit`), which keeps registry listings and model loading light.
 """
 
 from __future__ import annotations
@@ -10,29 +11,36 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from torch import nn
 
 from .registry import register_reducer
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 _MIN_RELATIVE_IMPROVEMENT = 1e-4
 """A validation loss must beat the best so far by this fraction to reset the patience."""
 
 
 @contextmanager
-def _torch_threads(n_threads: int) -> Iterator[None]:
-    """Use `n_threads` torch threads (-1: every core) for the duration of the block."""
-    previous = torch.get_num_threads()
+def _seeded_torch(seed: int, n_threads: int) -> Iterator[None]:
+    """Seed torch and use `n_threads` threads (-1: every core) inside the block only."""
+    import torch
+
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads((os.cpu_count() or 1) if n_threads < 0 else max(1, n_threads))
     try:
-        yield
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
     finally:
-        torch.set_num_threads(previous)
+        torch.set_num_threads(previous_threads)
 
 
 class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -54,12 +62,12 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self,
         bottleneck: int = 64,
         hidden: int = 256,
-        max_epochs: int = 200,
+        max_epochs: int = 100,
         lr: float = 1e-3,
-        batch_size: int = 256,
+        batch_size: int = 64,
         validation_fraction: float = 0.1,
         patience: int = 10,
-        random_state=0,
+        random_state: int | np.random.RandomState | None = 0,
         n_jobs: int = 1,
     ):
         self.bottleneck = bottleneck
@@ -81,10 +89,9 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         rng = check_random_state(self.random_state)
         train, validation = self._split(standardised, rng)
-        with torch.random.fork_rng(devices=[]), _torch_threads(self.n_jobs):
-            torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        with _seeded_torch(int(rng.randint(np.iinfo(np.int32).max)), self.n_jobs):
             encoder, self.n_iter_, self.best_loss_ = self._train(train, validation)
-        linears = [layer for layer in encoder if isinstance(layer, nn.Linear)]
+        linears = [encoder[0], encoder[2]]
         self.encoder_weights_ = [layer.weight.detach().numpy().T.astype(np.float64) for layer in linears]
         self.encoder_biases_ = [layer.bias.detach().numpy().astype(np.float64) for layer in linears]
         return self
@@ -94,7 +101,7 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         X = validate_data(self, X, dtype=np.float64, reset=False)
         hidden = (X - self.mean_) / self.scale_
         last = len(self.encoder_weights_) - 1
-        for index, (weights, bias) in enumerate(zip(self.encoder_weights_, self.encoder_biases_)):
+        for index, (weights, bias) in enumerate(zip(self.encoder_weights_, self.encoder_biases_, strict=True)):
             hidden = hidden @ weights + bias
             if index < last:
                 hidden = np.maximum(hidden, 0.0)
@@ -113,47 +120,65 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return X[order[n_validation:]], X[order[:n_validation]]
 
     def _train(self, train: np.ndarray, validation: np.ndarray) -> tuple[nn.Sequential, int, float]:
-        n_features = train.shape[1]
-        encoder = nn.Sequential(
-            nn.Linear(n_features, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.bottleneck)
-        )
-        decoder = nn.Sequential(
-            nn.Linear(self.bottleneck, self.hidden), nn.ReLU(), nn.Linear(self.hidden, n_features)
-        )
-        model = nn.Sequential(encoder, decoder)
+        """Train encoder and decoder; return the encoder of the best epoch, epochs run, best loss."""
+        import torch
+
+        encoder, decoder = self._networks(train.shape[1])
+        model = torch.nn.Sequential(encoder, decoder)
         optimiser = torch.optim.Adam(model.parameters(), lr=self.lr)
         train_tensor, validation_tensor = torch.from_numpy(train), torch.from_numpy(validation)
 
-        best_loss, best_state, epochs_without_gain, epoch = np.inf, None, 0, 0
+        best_loss, best_state, stale_epochs, epoch = np.inf, None, 0, 0
         for epoch in range(1, self.max_epochs + 1):
-            model.train()
-            for batch in torch.randperm(len(train_tensor)).split(self.batch_size):
-                inputs = train_tensor[batch]
-                loss = nn.functional.mse_loss(model(inputs), inputs)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            model.eval()
-            with torch.no_grad():
-                validation_loss = nn.functional.mse_loss(model(validation_tensor), validation_tensor).item()
+            self._train_one_epoch(model, optimiser, train_tensor)
+            validation_loss = _reconstruction_loss(model, validation_tensor)
             if validation_loss < best_loss * (1 - _MIN_RELATIVE_IMPROVEMENT):
-                best_loss, epochs_without_gain = validation_loss, 0
+                best_loss, stale_epochs = validation_loss, 0
                 best_state = {key: value.clone() for key, value in encoder.state_dict().items()}
             else:
-                epochs_without_gain += 1
-                if epochs_without_gain >= self.patience:
+                stale_epochs += 1
+                if stale_epochs >= self.patience:
                     break
         if best_state is not None:
             encoder.load_state_dict(best_state)
         return encoder, epoch, float(best_loss)
 
+    def _networks(self, n_features: int) -> tuple[nn.Sequential, nn.Sequential]:
+        from torch import nn
+
+        encoder = nn.Sequential(nn.Linear(n_features, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.bottleneck))
+        decoder = nn.Sequential(nn.Linear(self.bottleneck, self.hidden), nn.ReLU(), nn.Linear(self.hidden, n_features))
+        return encoder, decoder
+
+    def _train_one_epoch(self, model: nn.Module, optimiser: torch.optim.Optimizer, data: torch.Tensor) -> None:
+        import torch
+
+        model.train()
+        for batch in torch.randperm(len(data)).split(self.batch_size):
+            inputs = data[batch]
+            loss = torch.nn.functional.mse_loss(model(inputs), inputs)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+
+
+def _reconstruction_loss(model: nn.Module, data: torch.Tensor) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(model(data), data).item()
+
 
 @register_reducer
 def autoencoder() -> AutoencoderReducer:
-    """MLP autoencoder to 64 dimensions (hidden=256, max_epochs=200, lr=1e-3,
-    batch_size=256, validation_fraction=0.1, patience=10, random_state=0, n_jobs=1).
+    """MLP autoencoder to 64 dimensions (hidden=256, max_epochs=100, lr=1e-3,
+    batch_size=64, validation_fraction=0.1, patience=10, random_state=0, n_jobs=1).
 
-    64 dimensions is enough for a linear classifier on top and small enough to make the
-    bottleneck actually compress the 512-1280-d features of common backbones.
+    64 dimensions is enough for a classifier on top and small enough that the bottleneck
+    really compresses the 512-1280-d features of common backbones. Batches of 64 rather
+    than 256: on a few thousand compressible rows they stop early in about half the
+    epochs, at a lower validation loss, for about 1.5x the cost per epoch. max_epochs
+    caps the time on data whose loss keeps creeping down.
     """
     return AutoencoderReducer()

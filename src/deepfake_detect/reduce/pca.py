@@ -20,7 +20,12 @@ class PCAReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     how many were kept. A float in (0, 1) is a fraction of explained variance, as in PCA.
     """
 
-    def __init__(self, n_components: int | float | None = 0.99, whiten: bool = False, random_state=0):
+    def __init__(
+        self,
+        n_components: int | float | None = 0.99,
+        whiten: bool = False,
+        random_state: int | np.random.RandomState | None = 0,
+    ):
         self.n_components = n_components
         self.whiten = whiten
         self.random_state = random_state

@@ -45,8 +45,7 @@ def create_reducer(name: str, **params) -> TransformerMixin:
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ValueError(
-            f"reducer '{name}' has no parameter {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(valid) or '(none)'}"
+            f"reducer '{name}' has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid) or '(none)'}"
         )
     return reducer.set_params(**params)
 

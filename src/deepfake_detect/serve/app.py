@@ -1,7 +1,8 @@
 """The HTTP API and web page: `create_app(detector)` -> a FastAPI app.
 
 Safety and memory are bounded at every step a request passes through:
-- the request body (FastAPI's `max_body_size`) and the number of files per request;
+- the request body (refused from its declared size, or as soon as it passes the limit)
+  and the number of files per request;
 - the pixel count, read from the image header before anything is decoded, so a
   decompression bomb is refused without allocating it;
 - decoding runs in at most `decode_slots` threads at once;
@@ -25,11 +26,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from ..data.images import BadImage, decode_rgb
 from ..detector.detector import Detector, json_safe
@@ -155,6 +157,39 @@ class BatchScorer:
                 self._queued -= sum(len(job.tensors) for job in jobs)
 
 
+class UploadSizeLimit:
+    """Refuse request bodies above `max_bytes` with 413 and a message that states the limit.
+
+    A declared Content-Length is refused before any byte is read; a chunked body is counted
+    as it arrives and refused as soon as it passes the limit. (FastAPI's own `max_body_size`
+    does the same but answers a bare "Content Too Large".)
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.message = f"upload is larger than this server's limit of {max_bytes / 2**20:.1f} MB"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await JSONResponse({"detail": self.message}, status_code=413)(scope, receive, send)
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self.message)
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+
 # --- uploads -------------------------------------------------------------------------------------
 
 
@@ -214,17 +249,10 @@ def create_app(
         summary="Is this image a real photograph or generated?",
         description=f"Detector: {detector.describe()}. Upload images to `POST /predict`.",
         lifespan=lifespan,
-        max_body_size=max_upload_bytes,
-        form_limits={"max_files": max_files},
+        form_limits={"max_files": max_files},  # more files: 400 "Too many files. Maximum number of files is N."
     )
+    app.add_middleware(UploadSizeLimit, max_bytes=max_upload_bytes)
     app.state.scorer = scorer
-
-    @app.exception_handler(413)
-    async def too_large(request: Request, exc: Exception) -> JSONResponse:
-        detail = getattr(exc, "detail", None)
-        if not detail or detail == "Content Too Large":  # the body limit's own wording
-            detail = f"upload is larger than this server's limit of {max_upload_bytes / 2**20:.1f} MB"
-        return JSONResponse({"detail": detail}, status_code=413)
 
     @app.get("/health")
     async def health() -> dict[str, object]:
@@ -240,7 +268,8 @@ def create_app(
         return HTMLResponse(page)
 
     @app.post("/predict", response_model=PredictResponse, responses={
-        413: {"description": "Upload, file count or pixel count above the limits"},
+        400: {"description": "More files than the server accepts in one request"},
+        413: {"description": "Upload or pixel count above the limits"},
         415: {"description": "Not an image, or an image that cannot be decoded"},
         503: {"description": "Too many images queued; retry after a moment"},
     })
@@ -249,8 +278,6 @@ def create_app(
     ) -> PredictResponse:
         """Score one or several images. A file that cannot be used gets an `error` in its
         result; when no file at all can be used the request fails with 413 or 415."""
-        if len(files) > max_files:
-            raise HTTPException(413, f"{len(files)} files in one request; the limit is {max_files}")
         names = [f.filename or f"file{i + 1}" for i, f in enumerate(files)]
         blobs = [await f.read() for f in files]
         prepared: list[torch.Tensor | UploadRejected] = []

@@ -1,0 +1,212 @@
+"""End-to-end extraction throughput: the project's pipeline against a plain baseline.
+
+    .venv/bin/python benchmarks/extract.py [--backbones efficientnet_lite0,resnet50,dino_vitb16]
+        [--images N] [--batch-size B] [--repeats R] [--data PATH] [--workers W]
+
+For each backbone (random weights: timing only) and on the same images:
+
+* baseline: for each batch of paths, `Image.open(p).convert("RGB")`, torchvision
+  `Compose([Resize((224, 224), bicubic), ToTensor(), Normalize(mean, std)])`, stack, and
+  `model(x)` under `torch.no_grad()`; default torch settings, no workers, nothing overlapped.
+* pipeline: `extract_features` into a fresh temporary `FeatureCache` (so nothing comes from the
+  cache and the SQLite writes are part of what is timed), with its default workers/threads.
+
+Images/s include decoding. Content hashes (the cache keys) are computed before timing, as the
+CLI does before extraction starts. Every repeat measures, in this order: this CPU's fp32 GEMM
+rate (torch.matmul of 2048x2048 matrices, best of 3), the baseline, the pipeline; the table
+shows the median over repeats, after one untimed warm-up of each. Model FLOPs are counted with
+`torch.utils.flop_counter.FlopCounterMode` on one 224x224 image, where one multiply-add is
+2 FLOPs; "of GEMM" is model FLOPs/img x pipeline img/s / GEMM FLOP/s.
+
+Correctness, printed under the table:
+* "model path": the pipeline's model path (`prepare_for_inference` + `embed`) on the
+  baseline's tensors against the baseline model: must agree to 1e-4 (checked).
+* "end to end": pipeline features against baseline features. The two preprocess differently
+  (the pipeline decodes JPEGs in draft mode under the resize policy and resizes the uint8
+  tensor; the baseline resizes the PIL image), so this is a size, not a pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+from deepfake_detect.backbones import create_backbone
+from deepfake_detect.data.datasets import Dataset, ImageRecord
+from deepfake_detect.features import FeatureCache, extract_features
+from deepfake_detect.features import extract as pipeline_module
+from deepfake_detect.features.extract import embed, prepare_for_inference
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "imagenet-sample"
+DEFAULT_BACKBONES = "efficientnet_lite0,resnet50,dino_vitb16"
+# Images per backbone when --images is not given: a few minutes in all on a 2-core CPU.
+DEFAULT_IMAGES = {"efficientnet_lite0": 256, "resnet50": 96, "dino_vitb16": 48}
+FALLBACK_IMAGES = 96
+GEMM_SIZE = 2048
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbones", default=DEFAULT_BACKBONES, help="comma-separated registered backbones")
+    parser.add_argument(
+        "--images", type=int, default=None,
+        help="images per backbone (the first N of --data, sorted); default "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_IMAGES.items()) + f", others {FALLBACK_IMAGES}",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="for both pipelines")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    parser.add_argument("--workers", type=int, default=None, help="pipeline workers [its default]")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of images")
+    return parser.parse_args(argv)
+
+
+def image_paths(folder: Path, n: int) -> list[Path]:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if not paths:
+        sys.exit(f"no images in {folder}")
+    return paths[:n]
+
+
+def gemm_flops_per_second(size: int = GEMM_SIZE, tries: int = 3) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def model_flops(model: torch.nn.Module, size: int) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, 3, size, size))
+    return counter.get_total_flops()
+
+
+def baseline_features(model: torch.nn.Module, paths: list[Path], batch_size: int, transform) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(paths), batch_size):
+            x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]])
+            out.append(model(x).numpy())
+    return np.concatenate(out)
+
+
+def pipeline_run(backbone, dataset: Dataset, batch_size: int, workers: int | None) -> tuple[float, np.ndarray]:
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as folder:
+        with FeatureCache(folder) as cache:
+            started = time.perf_counter()
+            report = extract_features(dataset, backbone, cache, batch_size=batch_size, workers=workers)
+            seconds = time.perf_counter() - started
+            if report.bad or report.extracted != len(dataset):
+                sys.exit(f"pipeline extracted {report.extracted} of {len(dataset)}; bad: {report.bad[:3]}")
+            features = cache.get(report.space, dataset.ids)
+    return seconds, features
+
+
+def bench_backbone(name: str, args: argparse.Namespace) -> dict:
+    n = args.images or DEFAULT_IMAGES.get(name, FALLBACK_IMAGES)
+    paths = image_paths(args.data, n)
+    n = len(paths)
+    dataset = Dataset("bench", [ImageRecord(p, 0) for p in paths])
+    dataset.ids  # content hashes, computed once before timing
+    plain = create_backbone(name, "random", seed=0)  # default memory format, as a user would run it
+    ours = create_backbone(name, "random", seed=0)  # same weights; the pipeline prepares it
+    info = plain.info
+    transform = T.Compose([
+        T.Resize((info.input_size, info.input_size), interpolation=T.InterpolationMode.BICUBIC),
+        T.ToTensor(),
+        T.Normalize(info.mean, info.std),
+    ])
+    flops = model_flops(plain, info.input_size)
+    warm = paths[: min(n, args.batch_size)]
+    baseline_features(plain, warm, args.batch_size, transform)
+    pipeline_run(ours, Dataset("warm", [ImageRecord(p, 0) for p in warm]), args.batch_size, args.workers)
+
+    base_t, pipe_t, gemm = [], [], []
+    for _ in range(args.repeats):
+        gc.collect()
+        gemm.append(gemm_flops_per_second())
+        started = time.perf_counter()
+        base_x = baseline_features(plain, paths, args.batch_size, transform)
+        base_t.append(time.perf_counter() - started)
+        seconds, pipe_x = pipeline_run(ours, dataset, args.batch_size, args.workers)
+        pipe_t.append(seconds)
+
+    # Model path: the pipeline's preparation and embedding on the baseline's own tensors.
+    probe = torch.stack([transform(Image.open(p).convert("RGB")) for p in warm[:8]])
+    with torch.no_grad():
+        expected = plain(probe).numpy()
+    got = embed(prepare_for_inference(ours, torch.device("cpu")), probe, torch.device("cpu"))
+    model_diff = float(np.abs(got - expected).max())
+    scale = float(np.abs(expected).max())
+    e2e = np.abs(pipe_x - base_x)
+    cos = (pipe_x * base_x).sum(1) / (np.linalg.norm(pipe_x, axis=1) * np.linalg.norm(base_x, axis=1) + 1e-30)
+    base_ips = n / statistics.median(base_t)
+    pipe_ips = n / statistics.median(pipe_t)
+    gemm_rate = statistics.median(gemm)
+    return {
+        "backbone": name, "images": n, "base": base_ips, "pipe": pipe_ips, "gflops": flops / 1e9,
+        "achieved": flops * pipe_ips / 1e9, "gemm": gemm_rate / 1e9, "fraction": flops * pipe_ips / gemm_rate,
+        "base_runs": [n / t for t in base_t], "pipe_runs": [n / t for t in pipe_t],
+        "model_diff": model_diff, "scale": scale, "e2e_max": float(e2e.max()),
+        "e2e_rel": float(np.linalg.norm(pipe_x - base_x) / np.linalg.norm(base_x)), "cos_min": float(cos.min()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    workers = pipeline_module.default_workers() if args.workers is None else args.workers
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()} (baseline); "
+        f"pipeline: workers={workers}, batch {args.batch_size}; data {args.data}; "
+        f"median of {args.repeats} repeats",
+        flush=True,
+    )
+    rows = []
+    for name in names:
+        started = time.perf_counter()
+        rows.append(bench_backbone(name, args))
+        r = rows[-1]
+        print(
+            f"  {name}: {r['images']} images, {time.perf_counter() - started:.0f} s; runs img/s baseline "
+            + " ".join(f"{v:.1f}" for v in r["base_runs"]) + ", pipeline " + " ".join(f"{v:.1f}" for v in r["pipe_runs"]),
+            flush=True,
+        )
+    header = f"{'backbone':<20}{'images':>7}{'base img/s':>12}{'pipe img/s':>12}{'ratio':>7}{'GFLOP/img':>11}{'GFLOP/s':>9}{'GEMM GFLOP/s':>14}{'of GEMM':>9}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in rows:
+        print(
+            f"{r['backbone']:<20}{r['images']:>7}{r['base']:>12.2f}{r['pipe']:>12.2f}{r['pipe'] / r['base']:>6.2f}x"
+            f"{r['gflops']:>11.2f}{r['achieved']:>9.1f}{r['gemm']:>14.1f}{r['fraction']:>8.0%}"
+        )
+    print("\nFLOPs: FlopCounterMode, 1 multiply-add = 2 FLOPs; GEMM: torch.matmul fp32 2048x2048, best of 3 per repeat, median.")
+    failed = False
+    for r in rows:
+        ok = r["model_diff"] <= 1e-4
+        failed |= not ok
+        print(
+            f"{r['backbone']}: model path max |diff| {r['model_diff']:.1e} (features up to {r['scale']:.2g}) "
+            f"{'ok' if ok else 'ABOVE 1e-4'}; end to end vs baseline preprocessing: max |diff| {r['e2e_max']:.2g}, "
+            f"relative L2 {r['e2e_rel']:.2%}, min cosine {r['cos_min']:.5f}"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

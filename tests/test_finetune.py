@@ -1,0 +1,290 @@
+"""Approach 1 on tiny real image folders: the real training code path, kept small for a CPU.
+
+One fine-tuning run (module fixture) is shared by the tests that inspect its outputs; the
+resume tests train the same configuration again, interrupted, and must end with the very
+same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from conftest import make_real_fake_folder
+from deepfake_detect.finetune import FINETUNE_ARCHS, build_finetune_network, load_finetuned
+from deepfake_detect.finetune.augment import AugmentSpec, build_train_transform
+from deepfake_detect.finetune.commands import finetune_command
+from deepfake_detect.finetune.train import FinetuneConfig, split_dataset, train
+from deepfake_detect.data import load_dataset
+from deepfake_detect.transforms.degrade import ROBUSTNESS_LEVELS, degrade
+from deepfake_detect.transforms.preprocess import build_preprocess
+
+TINY = ["--arch", "resnet18", "--weights", "random", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
+        "--image-size", "32", "--workers", "0", "--blur-prob", "0.5", "--jpeg-prob", "0.5"]
+RESULT_COLUMNS = [
+    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level", "transform",
+    "backbone", "reduction", "classifier", "seed", "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc",
+    "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train",
+    "n_test",
+]
+CLI_SCRIPT = (
+    "import sys, typer; from deepfake_detect.finetune.commands import finetune_command; "
+    "app = typer.Typer(); app.command()(finetune_command); app(sys.argv[1:])"
+)
+
+
+def cli_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("finetune")(finetune_command)
+    app.command("noop")(lambda: None)  # two commands, so the command name is part of the call
+    return app
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(cli_app(), ["finetune", *map(str, args)])
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """On a shared 2-core machine, two OpenMP threads waiting on each other are ~5x slower than one.
+    The subprocess test uses one thread too, so every run does its arithmetic in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("finetune_data")
+    return {
+        "train": make_real_fake_folder(root / "train", per_class=20, size=32),
+        "other": make_real_fake_folder(root / "other", per_class=6, layout="ufd", size=40),
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(data, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("finetune_run") / "run"
+    result = run_cli(data["train"], "--out", run_dir, *TINY, "--test", data["other"], "--robustness")
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "AUC" in result.output
+    return run_dir
+
+
+def test_run_writes_every_artifact(finished_run):
+    for name in ("checkpoint.pt", "best.safetensors", "history.csv", "curves.png", "results.csv",
+                 "results.parquet", "report.html", "config.yaml", "detector/manifest.json",
+                 "detector/model.safetensors"):
+        assert (finished_run / name).is_file(), name
+    with Image.open(finished_run / "curves.png") as curves:
+        curves.verify()
+        assert curves.format == "PNG"
+    history = pd.read_csv(finished_run / "history.csv")
+    assert history["epoch"].tolist() == [1, 2]
+    assert {"train_loss", "val_loss", "val_auc", "val_accuracy", "seconds"} <= set(history.columns)
+    assert not list(finished_run.glob("*.partial*"))
+
+
+def test_results_follow_the_grid_schema(finished_run):
+    results = pd.read_csv(finished_run / "results.csv")
+    assert list(results.columns) == RESULT_COLUMNS
+    assert pd.read_parquet(finished_run / "results.parquet").shape == results.shape
+    within = results[results["protocol"] == "within"]
+    cross = results[results["protocol"] == "cross"]
+    robust = results[results["protocol"] == "robustness"]
+    assert len(within) == 1 and within["perturbation"].item() == "none" and math.isnan(within["level"].item())
+    assert within["n_test"].item() == 8  # 20% of 40 images: the grid's within split
+    assert len(cross) == 1 and cross["test_dataset"].item() == "other" and cross["n_test"].item() == 12
+    assert len(robust) == sum(len(levels) for levels in ROBUSTNESS_LEVELS.values())
+    assert set(results["approach"]) == {"finetune"} and set(results["backbone"]) == {"resnet18"}
+    assert set(results["classifier"]) == {"finetune"} and set(results["reduction"]) == {"none"}
+    assert results["cell_id"].is_unique
+    for cell in results["cell_id"]:
+        with np.load(finished_run / "scores" / f"{cell}.npz") as scores:
+            assert scores["y_true"].shape == scores["score"].shape
+            assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
+    assert within["auc"].between(0, 1).all() and (results["fit_seconds"] > 0).all()
+
+
+def test_detector_round_trips_to_the_same_scores(finished_run, data):
+    network, manifest = load_finetuned(finished_run / "detector")
+    assert not network.training
+    assert manifest["kind"] == "finetune" and manifest["arch"] == "resnet18"
+    assert manifest["input_size"] == 32 and manifest["preprocess"] == "resize" and manifest["threshold"] == 0.5
+    assert manifest["calibration"] is None and "auc" in manifest["metrics"]
+    assert {"name", "counts", "source"} <= set(manifest["training_data"]) and "torch" in manifest["versions"]
+    assert_same_weights(network.state_dict(), load_file(str(finished_run / "best.safetensors")))
+
+    # The detector's preprocessing (from the manifest alone) reproduces the run's own test scores.
+    dataset = load_dataset(data["train"])
+    test_records = split_dataset(dataset, 0.2, 0.1, 0).test
+    to_tensor = build_preprocess(manifest["preprocess"], manifest["input_size"], manifest["mean"], manifest["std"])
+    images = torch.stack([to_tensor(Image.open(r.path).convert("RGB")) for r in test_records])
+    with torch.inference_mode():
+        scores = torch.softmax(network(images), dim=1)[:, 1].numpy()
+    results = pd.read_csv(finished_run / "results.csv")
+    within_cell = results.loc[results["protocol"] == "within", "cell_id"].item()
+    saved = np.load(finished_run / "scores" / f"{within_cell}.npz")
+    np.testing.assert_array_equal(saved["y_true"], [r.label for r in test_records])
+    np.testing.assert_allclose(saved["score"], scores, atol=1e-5)
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(finished_run, data, tmp_path):
+    config = FinetuneConfig(dataset=str(data["train"]), out=tmp_path / "run", arch="resnet18", weights="random",
+                            epochs=2, batch_size=8, lr=0.01, image_size=32, workers=0,
+                            augment=AugmentSpec(blur_prob=0.5, jpeg_prob=0.5))
+    splits = split_dataset(load_dataset(config.dataset).check_usable(), 0.2, 0.1, 0)
+
+    def interrupt_after_first(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, splits, on_epoch_end=interrupt_after_first)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
+    _, state = train(config, splits, resume=True)
+    assert state.epoch == 2 and [row["epoch"] for row in state.history] == [1, 2]
+    assert_same_weights(final_weights(tmp_path / "run"), final_weights(finished_run))
+
+
+def test_killed_run_resumes_to_completion(finished_run, data, tmp_path):
+    run_dir = tmp_path / "killed"
+    args = [str(data["train"]), "--out", str(run_dir), *TINY, "--bootstrap", "0"]
+    process = subprocess.Popen([sys.executable, "-c", CLI_SCRIPT, *args], env=os.environ | {"OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not (run_dir / "checkpoint.pt").exists():
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
+    assert not (run_dir / "results.csv").exists()
+
+    again = run_cli(*args)
+    assert again.exit_code == 2 and "--resume" in again.output  # never silently overwritten
+    resumed = run_cli(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming" in resumed.output
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2]
+    assert (run_dir / "results.csv").is_file() and (run_dir / "detector" / "model.safetensors").is_file()
+    assert_same_weights(final_weights(run_dir), final_weights(finished_run))
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--arch", "vgg16"], "unknown architecture 'vgg16'"),
+        (["--epochs", "0"], "epochs"),
+        (["--schedule", "sometimes"], "schedule"),
+    ],
+)
+def test_bad_options_fail_fast_with_one_line(data, tmp_path, options, expected):
+    result = run_cli(data["train"], "--out", tmp_path / "run", *options)
+    assert result.exit_code == 2
+    assert expected in result.output and result.output.strip().count("\n") == 0, result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_dataset_fails_fast(tmp_path):
+    (tmp_path / "empty" / "real").mkdir(parents=True)
+    result = run_cli(tmp_path / "empty", "--out", tmp_path / "run", "--weights", "random")
+    assert result.exit_code == 2 and "no images" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_file_is_read_and_flags_override_it(data, tmp_path):
+    config = tmp_path / "finetune.yaml"
+    config.write_text(f"dataset: {data['train']}\nout: {tmp_path / 'run'}\narch: resnet18\nepochs: 0\n")
+    from_file = run_cli("--config", config)
+    assert from_file.exit_code == 2 and "epochs" in from_file.output, from_file.output
+    flag_wins = run_cli("--config", config, "--epochs", "1", "--arch", "vgg16")
+    assert flag_wins.exit_code == 2 and "vgg16" in flag_wins.output and "epochs" not in flag_wins.output
+
+
+def test_cli_defaults_are_the_recipe():
+    """--help shows the same defaults the config uses when a flag is not given."""
+    import inspect
+
+    parameters = inspect.signature(finetune_command).parameters
+    config = FinetuneConfig(dataset="x", out="y")
+    for name in ("arch", "epochs", "batch_size", "lr", "momentum", "image_size", "preprocess", "weights",
+                 "test_size", "val_size", "seed", "schedule", "robustness", "early_stopping"):
+        assert parameters[name].default == getattr(config, name), name
+    assert (config.epochs, config.batch_size, config.lr, config.momentum, config.image_size) == (80, 128, 1e-5, 0.9, 256)
+    assert parameters["blur_prob"].default == config.augment.blur_prob == 0.1
+    assert parameters["jpeg_prob"].default == config.augment.jpeg_prob == 0.1
+
+
+def test_network_contract():
+    assert FINETUNE_ARCHS == ("resnet18", "resnet50", "efficientnet_lite0")
+    network = build_finetune_network("resnet18", "random").eval()
+    with torch.inference_mode():
+        logits = network(torch.randn(3, 3, 32, 32))
+    assert logits.shape == (3, 2)
+    again = build_finetune_network("resnet18", "random")
+    assert_same_weights(network.state_dict(), again.state_dict())  # seeded head and body
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_finetune_network("vgg16", "random")
+
+
+def test_train_transform_upsizes_small_images_and_is_seeded():
+    small = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    transform = build_train_transform("resize", 64, (0.5,) * 3, (0.5,) * 3, AugmentSpec(blur_prob=1, jpeg_prob=1))
+    torch.manual_seed(1)
+    first = transform(small)
+    torch.manual_seed(1)
+    assert first.shape == (3, 64, 64) and torch.equal(first, transform(small))
+    padded = build_train_transform("center_crop", 64, (0.5,) * 3, (0.5,) * 3, AugmentSpec())(small)
+    assert padded.shape == (3, 64, 64)
+
+
+def test_degrade():
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    assert degrade(photo, "blur", 0) is photo
+    assert degrade(photo, "downscale", 1.0) is photo
+    assert degrade(photo, "downscale", 0.5).size == (32, 24)
+    blurred = np.asarray(degrade(photo, "blur", 2), dtype=float)
+    assert blurred.std() < np.asarray(photo, dtype=float).std()
+
+    def error(quality: int) -> float:
+        return float(np.abs(np.asarray(degrade(photo, "jpeg", quality), dtype=float) - np.asarray(photo)).mean())
+
+    assert degrade(photo, "jpeg", 90).size == photo.size
+    assert error(30) > error(75) > error(100)
+    for kind, level in (("jpeg", 0), ("blur", -1), ("downscale", 2), ("noise", 1)):
+        with pytest.raises(ValueError):
+            degrade(photo, kind, level)
+    assert ROBUSTNESS_LEVELS == {"jpeg": [100, 90, 75, 60, 45, 30], "blur": [0, 1, 2, 3, 4],
+                                 "downscale": [1.0, 0.75, 0.5]}

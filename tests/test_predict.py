@@ -1,0 +1,178 @@
+"""The train and predict commands: rows, formats, inputs, exit codes, and a real new process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from deepfake_detect.detector import Detector
+from deepfake_detect.detector.commands import predict_command, serve_command, train_command
+from deepfake_detect.detector.predict import collect_inputs
+
+from conftest import make_real_fake_folder
+
+APP_SOURCE = """
+import typer
+from deepfake_detect.detector.commands import predict_command, serve_command, train_command
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app.command("train")(train_command)
+app.command("predict")(predict_command)
+app.command("serve")(serve_command)
+app()
+"""
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)
+    app.command("serve")(serve_command)
+    return app
+
+
+APP = make_app()
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(APP, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A detector trained through the CLI, and a folder to predict with two bad files in it."""
+    root = tmp_path_factory.mktemp("cli")
+    data = make_real_fake_folder(root / "data", per_class=10)
+    result = invoke("train", data, "--backbone", "fft_spectrum", "--classifier", "linear_probe",
+                    "--target-fpr", "0.2", "--cache", root / "cache", "--workers", "0", "-o", root / "detector")
+    assert result.exit_code == 0, result.output
+    mixed = root / "mixed"
+    (mixed / "nested").mkdir(parents=True)
+    shutil.copy(data / "real" / "img000.png", mixed / "a_real.png")
+    shutil.copy(data / "fake" / "img000.png", mixed / "nested" / "b_fake.png")
+    good = (data / "real" / "img001.png").read_bytes()
+    (mixed / "c_corrupt.png").write_bytes(good[: len(good) // 3])
+    (mixed / "d_notes.jpg").write_text("not an image at all\n")
+    (mixed / "readme.md").write_text("skipped silently: no image suffix\n")
+    return {"root": root, "data": data, "detector": root / "detector", "mixed": mixed}
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_train_prints_validation_and_saves_a_folder(workspace):
+    manifest = json.loads((workspace["detector"] / "manifest.json").read_text())
+    assert manifest["threshold_rule"]["rule"] == "target_fpr" and manifest["threshold_rule"]["target_fpr"] == 0.2
+    assert manifest["backbone"]["name"] == "fft_spectrum"
+
+
+def test_train_usage_errors_are_one_line_exit_2(workspace, tmp_path):
+    again = invoke("train", workspace["data"], "--backbone", "fft_spectrum", "-o", workspace["detector"])
+    assert again.exit_code == 2 and "not empty" in again.stderr and "Traceback" not in again.output
+    both = invoke("train", workspace["data"], "--from-grid", tmp_path, "-o", tmp_path / "d")
+    assert both.exit_code == 2 and "--from-grid chooses" in both.stderr
+    unknown = invoke("train", workspace["data"], "--backbone", "no_such", "-o", tmp_path / "d")
+    assert unknown.exit_code == 2 and "unknown backbone" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_predict_folder_reports_bad_files_and_exits_1(workspace):
+    result = invoke("predict", workspace["detector"], workspace["mixed"], "--format", "csv")
+    assert result.exit_code == 1
+    rows = read_csv(result.stdout)
+    names = [Path(r["path"]).name for r in rows]
+    assert names == ["a_real.png", "c_corrupt.png", "d_notes.jpg", "b_fake.png"]  # readme.md skipped
+    by_name = dict(zip(names, rows))
+    assert by_name["a_real.png"]["verdict"] == "real" and by_name["b_fake.png"]["verdict"] == "fake"
+    assert 0 <= float(by_name["a_real.png"]["probability"]) <= 1
+    assert by_name["c_corrupt.png"]["error"] and by_name["c_corrupt.png"]["probability"] == ""
+    assert "not an image" in by_name["d_notes.jpg"]["error"]
+    assert "4 images: 1 real, 1 fake, 2 unreadable" in result.stderr
+
+
+def test_predict_all_good_exits_0_and_writes_jsonl_to_a_file(workspace, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    result = invoke("predict", workspace["detector"], workspace["data"] / "real", "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 10 and all(r["error"] is None and r["verdict"] in ("real", "fake") for r in rows)
+    assert result.stdout == ""
+
+
+def test_predict_reads_a_list_of_paths_and_names_missing_files(workspace, tmp_path):
+    listing = tmp_path / "paths.txt"
+    listing.write_text(f"# images to check\n{workspace['data'] / 'fake' / 'img002.png'}\n\nmissing.png\n")
+    result = invoke("predict", workspace["detector"], listing, "--format", "jsonl")
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["img002.png", "missing.png"]
+    assert rows[0]["verdict"] == "fake" and "cannot read" in rows[1]["error"]
+    assert Path(rows[1]["path"]) == tmp_path / "missing.png"  # relative to the list file
+
+
+def test_predict_table_format(workspace):
+    result = invoke("predict", workspace["detector"], workspace["mixed"], "--format", "table")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "verdict" in lines[0] and len(lines) == 5
+    assert any("real" in line and "a_real.png" in line and "%" in line for line in lines)
+    assert any("error" in line and "d_notes.jpg" in line and "not an image" in line for line in lines)
+
+
+def test_explicitly_named_non_image_gets_an_error_row(workspace):
+    result = invoke("predict", workspace["detector"], workspace["mixed"] / "readme.md", "-f", "csv")
+    assert result.exit_code == 1
+    assert "not an image" in read_csv(result.stdout)[0]["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "xml"], "--format must be one of"),
+    (["--detector-is-missing"], None),
+])
+def test_predict_usage_errors_exit_2(workspace, args, message):
+    result = runner.invoke(APP, ["predict", str(workspace["detector"]), str(workspace["mixed"]), *args])
+    assert result.exit_code == 2
+    if message:
+        assert message in result.stderr
+
+
+def test_predict_with_a_missing_detector_or_no_images(workspace, tmp_path):
+    missing = invoke("predict", tmp_path / "nothing", workspace["mixed"])
+    assert missing.exit_code == 2 and "not a folder" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    nothing = invoke("predict", workspace["detector"], tmp_path / "empty")
+    assert nothing.exit_code == 2 and "no images found" in nothing.stderr
+
+
+def test_collect_inputs_keeps_order_and_recurses(workspace):
+    inputs = collect_inputs([workspace["mixed"] / "d_notes.jpg", workspace["mixed"]])
+    assert [p.name for p in inputs.paths] == ["d_notes.jpg", "a_real.png", "c_corrupt.png", "d_notes.jpg", "b_fake.png"]
+
+
+def test_a_new_process_gives_identical_scores_and_exit_code_1(workspace, tmp_path):
+    """The real command in a fresh interpreter: it reloads the detector from disk alone."""
+    env = {**os.environ, "DEEPFAKE_DETECT_CACHE": str(tmp_path / "unused-cache")}
+    out = tmp_path / "rows.jsonl"
+    completed = subprocess.run(
+        [sys.executable, "-c", APP_SOURCE, "predict", str(workspace["detector"]), str(workspace["mixed"]),
+         str(workspace["data"]), "-o", str(out)],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert "2 unreadable" in completed.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    here = Detector.load(workspace["detector"]).predict([Path(r["path"]) for r in rows])
+    assert [r["probability"] for r in rows] == [h.probability for h in here]
+    assert [r["error"] is None for r in rows] == [h.ok for h in here]
+    assert sum(r["error"] is None for r in rows) == 22
