@@ -101,8 +101,8 @@ def test_trusted_types_are_exactly_what_every_reducer_classifier_pair_needs(tmp_
             for search in [False, True] if name in SEARCHABLE else [False]:
                 classifier = create_classifier(name, search=search, **SMALL.get(name, {})).fit(reduced, y)
                 pair = Pipeline([("reduce", reducer), ("classify", classifier)])
-                needed |= set(skops.io.get_untrusted_types(data=skops.io.dumps(pair)))
                 dump_estimator(pair, tmp_path / "pair.skops")
+                needed |= set(skops.io.get_untrusted_types(file=tmp_path / "pair.skops"))
                 loaded = load_estimator(tmp_path / "pair.skops")
                 np.testing.assert_array_equal(fake_scores(loaded, X_test), fake_scores(pair, X_test))
     assert sorted(needed) == sorted(TRUSTED_TYPES), "update TRUSTED_TYPES in classify/serialization.py"
@@ -191,4 +191,3 @@ def test_search_is_a_small_cross_validated_grid_over_c():
     assert search.estimator[-1].max_iter == 500
     search.fit(*TRAIN)
     assert search.best_params_["classifier__C"] in classifier_info("linear_probe").search_grid["C"]
-

@@ -156,9 +156,10 @@ def grid(
 ) -> None:
     """Run every combination in CONFIG; resumable; writes results.csv/.parquet and the report."""
     from .config import load_config
+
+    settings = load_config(config)  # validated before anything heavy is imported
     from .evaluate.grid import run_grid
 
-    settings = load_config(config)
     if cache:
         settings = settings.model_copy(update={"cache": str(cache)})
     run_grid(settings, out or Path("runs") / config.stem, jobs)

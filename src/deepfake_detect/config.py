@@ -89,14 +89,15 @@ class GridConfig(Strict):
     def _known_names(self) -> GridConfig:
         from .backbones import list_backbones
         from .classify import list_classifiers
-        from .reduce import list_reducers
 
         if "all" in self.classifiers:
             self.classifiers = {name: self.classifiers.get(name, {}) for name in list_classifiers()}
+        _check_names("classifier", list(self.classifiers), list_classifiers())
+        _check_names("backbone", self.backbones, list_backbones())
+        from .reduce import list_reducers  # after the cheap checks: its estimators import sklearn
+
         if "all" in self.reductions:
             self.reductions = {name: self.reductions.get(name, {}) for name in list_reducers()}
-        _check_names("backbone", self.backbones, list_backbones())
-        _check_names("classifier", list(self.classifiers), list_classifiers())
         _check_names("reduction", list(self.reductions), list_reducers())
         if not self.datasets:
             raise ValueError("no datasets named")

@@ -12,7 +12,12 @@ from .registry import (
     list_classifiers,
     register_classifier,
 )
-from .serialization import TRUSTED_TYPES, UntrustedModelError, dump_estimator, load_estimator
+from .serialization import (
+    TRUSTED_TYPES,
+    UntrustedModelError,
+    dump_estimator,
+    load_estimator,
+)
 
 __all__ = [
     "TRUSTED_TYPES",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.naive_bayes import GaussianNB
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built, not when names are listed
+    from sklearn.pipeline import Pipeline
 
 from .registry import CLASSIFIER_STEP, register_classifier
 
@@ -16,4 +18,7 @@ def naive_bayes() -> Pipeline:
     probabilities are overconfident; it ranks reasonably and fits in one pass, a useful
     floor. Per-feature variances make it scale-invariant, so no scaler.
     """
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([(CLASSIFIER_STEP, GaussianNB())])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built, not when names are listed
+    from sklearn.pipeline import Pipeline
 
 from .registry import CLASSIFIER_STEP, register_classifier
 
@@ -20,6 +20,9 @@ def lda() -> Pipeline:
     it invertible and the estimate stable. LDA is invariant to feature scaling, so no
     scaler.
     """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import Pipeline
+
     classifier = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
     return Pipeline([(CLASSIFIER_STEP, classifier)])
 
@@ -34,5 +37,9 @@ def linear_probe() -> Pipeline:
     backbone; max_iter is raised because lbfgs needs more than the default 100
     iterations on 1,000-dimensional embeddings.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     classifier = LogisticRegression(C=1.0, max_iter=1000, random_state=0)
     return Pipeline([("scale", StandardScaler()), (CLASSIFIER_STEP, classifier)])

@@ -8,13 +8,18 @@ and change which images count as near.
 
 from __future__ import annotations
 
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built, not when names are listed
+    from sklearn.pipeline import Pipeline
 
 from .registry import CLASSIFIER_STEP, register_classifier
 
 
 def _cosine_knn(n_neighbors: int) -> Pipeline:
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+
     # brute force is the only exact algorithm that supports the cosine metric.
     classifier = KNeighborsClassifier(n_neighbors=n_neighbors, metric="cosine", algorithm="brute", n_jobs=1)
     return Pipeline([(CLASSIFIER_STEP, classifier)])

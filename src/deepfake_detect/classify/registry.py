@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from scipy.special import expit
-from sklearn.base import BaseEstimator
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
 
-Factory = Callable[[], Pipeline]
+import numpy as np
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built: listing names stays instant
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+Factory = Callable[[], "Pipeline"]
 
 CLASSIFIER_STEP = "classifier"
 SEARCH_FOLDS = 3
@@ -91,6 +94,8 @@ def _grid_search(info: ClassifierInfo, pipeline: Pipeline, params: dict) -> Grid
     clashing = sorted(set(params) & set(info.search_grid))
     if clashing:
         raise ValueError(f"classifier '{info.name}': search=True chooses {', '.join(clashing)}; do not also set it")
+    from sklearn.model_selection import GridSearchCV
+
     grid = {f"{CLASSIFIER_STEP}__{key}": list(values) for key, values in info.search_grid.items()}
     return GridSearchCV(pipeline, grid, cv=SEARCH_FOLDS, scoring=SEARCH_SCORING, n_jobs=1)
 
@@ -106,5 +111,7 @@ def fake_scores(estimator: BaseEstimator, X) -> np.ndarray:
     fake_column = list(estimator.classes_).index(1)
     if hasattr(estimator, "predict_proba"):
         return estimator.predict_proba(X)[:, fake_column]
+    from scipy.special import expit
+
     decision = np.asarray(estimator.decision_function(X), dtype=np.float64)
     return expit(decision) if fake_column == 1 else expit(-decision)

@@ -7,9 +7,10 @@ sigmoid of the decision function instead.
 
 from __future__ import annotations
 
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built, not when names are listed
+    from sklearn.pipeline import Pipeline
 
 from .registry import CLASSIFIER_STEP, register_classifier
 
@@ -21,6 +22,10 @@ def svm_rbf() -> Pipeline:
     gamma="scale" adapts the kernel width to the feature variance, which standardising
     fixes at 1 per feature, so the default is sensible on any backbone.
     """
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
     return Pipeline([("scale", StandardScaler()), (CLASSIFIER_STEP, SVC(kernel="rbf", C=1.0, gamma="scale"))])
 
 
@@ -35,5 +40,9 @@ def svm_linear() -> Pipeline:
     convergence on wide embeddings. The grid stops at C=1: with larger C liblinear took
     tens of seconds per fit on 2,000 x 768 features.
     """
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
     classifier = LinearSVC(C=1.0, dual="auto", max_iter=10000, random_state=0)
     return Pipeline([("scale", StandardScaler()), (CLASSIFIER_STEP, classifier)])

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.ensemble import (
-    BaggingClassifier,
-    GradientBoostingClassifier,
-    HistGradientBoostingClassifier,
-    RandomForestClassifier,
-)
-from sklearn.pipeline import Pipeline
-from sklearn.tree import DecisionTreeClassifier
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sklearn is imported when a classifier is built, not when names are listed
+    from sklearn.pipeline import Pipeline
 
 from .registry import CLASSIFIER_STEP, register_classifier
 
@@ -20,12 +16,18 @@ def decision_tree() -> Pipeline:
 
     A weak baseline on dense embeddings, kept because it shows how much the ensembles add.
     """
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
     return Pipeline([(CLASSIFIER_STEP, DecisionTreeClassifier(random_state=0))])
 
 
 @register_classifier()
 def random_forest() -> Pipeline:
     """100 trees on random feature subsets (sklearn defaults, random_state=0, n_jobs=1)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([(CLASSIFIER_STEP, RandomForestClassifier(random_state=0, n_jobs=1))])
 
 
@@ -39,6 +41,10 @@ def bagging() -> Pipeline:
     Unlike a random forest every split sees every feature, so it is slower per tree on
     wide embeddings; the default 10 trees keep it practical.
     """
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
     classifier = BaggingClassifier(estimator=DecisionTreeClassifier(), random_state=0, n_jobs=1)
     return Pipeline([(CLASSIFIER_STEP, classifier)])
 
@@ -52,6 +58,9 @@ def gradient_boosting() -> Pipeline:
     thousands of samples by a thousand dimensions. It threads through OpenMP, which has
     no n_jobs; cap it with threadpoolctl or OMP_NUM_THREADS when running cells in parallel.
     """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([(CLASSIFIER_STEP, HistGradientBoostingClassifier(random_state=0))])
 
 
@@ -65,5 +74,8 @@ def gradient_boosting_classic() -> Pipeline:
     split is some 40x faster for a small loss. Pass max_features=None for the textbook
     algorithm, e.g. after a PCA reduction.
     """
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
     classifier = GradientBoostingClassifier(max_features="sqrt", random_state=0)
     return Pipeline([(CLASSIFIER_STEP, classifier)])

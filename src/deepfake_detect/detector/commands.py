@@ -66,21 +66,21 @@ def train_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Detector folder to create")],
     dataset: Annotated[Optional[str], typer.Argument(help="Folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
     from_grid: Annotated[Optional[Path], typer.Option("--from-grid", help="Train the best cell of this grid run (RUN_DIR with results.csv and config.yaml)")] = None,
-    backbone: Annotated[Optional[str], typer.Option(help="Registered backbone [efficientnet_lite0]")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="'pretrained', 'random', or a local weights file [pretrained]")] = None,
-    transform: Annotated[Optional[str], typer.Option(help="Training augmentation: none | blur | jitter | blur+jitter [none]")] = None,
-    reduction: Annotated[Optional[str], typer.Option(help="none | pca | autoencoder [none]")] = None,
-    classifier: Annotated[Optional[str], typer.Option(help="Registered classifier [linear_probe]")] = None,
-    preprocess: Annotated[Optional[str], typer.Option(help="resize | center_crop [resize]")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Registered backbone (default: efficientnet_lite0)")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="'pretrained', 'random', or a local weights file (default: pretrained)")] = None,
+    transform: Annotated[Optional[str], typer.Option(help="Training augmentation: none | blur | jitter | blur+jitter (default: none)")] = None,
+    reduction: Annotated[Optional[str], typer.Option(help="none | pca | autoencoder (default: none)")] = None,
+    classifier: Annotated[Optional[str], typer.Option(help="Registered classifier (default: linear_probe)")] = None,
+    preprocess: Annotated[Optional[str], typer.Option(help="resize | center_crop (default: resize)")] = None,
     calibration: Annotated[str, typer.Option(help="Probability calibration on the validation split: sigmoid (Platt) | isotonic")] = "sigmoid",
-    target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", help="Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05) [default: 0.5 on the probability]")] = None,
-    validation_size: Annotated[Optional[float], typer.Option(help="Fraction held out for calibration and threshold [0.2]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Split seed [0]")] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Feature cache folder [env DEEPFAKE_DETECT_CACHE, else the user cache dir]")] = None,
-    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder holding the named public sets [env DEEPFAKE_DETECT_DATA]")] = None,
+    target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", help="Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5")] = None,
+    validation_size: Annotated[Optional[float], typer.Option(help="Fraction held out for calibration and threshold (default: 0.2)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Split seed (default: 0)")] = None,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Feature cache folder (env DEEPFAKE_DETECT_CACHE, else the user cache dir)")] = None,
+    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder holding the named public sets (env DEEPFAKE_DETECT_DATA)")] = None,
     max_per_class: Annotated[Optional[int], typer.Option(min=1, help="Sample at most N images per class")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes [min(4, cores)]")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: min(4, cores))")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing detector folder")] = False,
 ) -> None:
     """Train a detector (features, classifier, calibration, threshold) and save it as a folder."""
@@ -146,12 +146,12 @@ def _fmt(value) -> str:
 def predict_command(
     detector: Annotated[Path, typer.Argument(help="Detector folder (from `train` or `finetune`)")],
     paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or .txt files listing paths")],
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table | csv | jsonl [table on a terminal, else by -o suffix, else csv]")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table | csv | jsonl (default: table on a terminal, else by -o suffix, else csv)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows to this file instead of stdout")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes [min(4, cores); 0 for small runs]")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: min(4, cores); 0 for small runs)")] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")] = DEFAULT_MAX_PIXELS,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda [cuda when available]")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda when available)")] = None,
 ) -> None:
     """Score images: one row per image (path, fake probability, verdict), then a summary.
 
@@ -201,7 +201,7 @@ def serve_command(
     max_files: Annotated[int, typer.Option(min=1, help="Most images in one request")] = 16,
     max_batch: Annotated[int, typer.Option(min=1, help="Most images scored in one forward pass")] = 16,
     max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda [cuda when available]")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda when available)")] = None,
 ) -> None:
     """Serve the detector: POST /predict, GET /health, GET /model, a web page at /, docs at /docs."""
     import uvicorn

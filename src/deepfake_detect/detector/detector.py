@@ -398,7 +398,7 @@ class Detector:
         self, images: Iterable[str | Path | Image.Image], batch_size: int = 32, max_pixels: int | None = DEFAULT_MAX_PIXELS
     ) -> list[Prediction]:
         """Results for paths and/or PIL images, in order; unreadable files get an error."""
-        items = list(images)
+        items = [images] if isinstance(images, str | Path | Image.Image) else list(images)
         results: list[Prediction] = []
         for start in range(0, len(items), batch_size):
             chunk = list(enumerate(items[start : start + batch_size], start))

@@ -268,9 +268,24 @@ def epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
 # ---------------------------------------------------------------- history and curves
 
 
+CURVES_EVERY_SECONDS = 60.0
+"""Redraw curves.png at most this often during training (matplotlib takes seconds on a busy
+CPU, which would dominate tiny runs) and always when training ends."""
+
+
 def write_history(history: list[dict[str, float]], run_dir: Path) -> None:
     pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-    plot_curves(history, run_dir / "curves.png")
+
+
+class CurvePlotter:
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "curves.png"
+        self.last_drawn = time.monotonic()
+
+    def update(self, history: list[dict[str, float]], final: bool = False) -> None:
+        if history and (final or time.monotonic() - self.last_drawn >= CURVES_EVERY_SECONDS):
+            plot_curves(history, self.path)
+            self.last_drawn = time.monotonic()
 
 
 def plot_curves(history: list[dict[str, float]], path: Path) -> None:
@@ -327,6 +342,7 @@ def train(
     val_images = RecordImages(splits.val, eval_transform(config, trainer.network), max_pixels=config.max_pixels)
     workers = default_workers() if config.workers is None else config.workers
     report_bad = BadFileReporter(warn)
+    curves = CurvePlotter(run_dir)
     while state.epoch < config.epochs and not state.stopped_early:
         epoch, started = state.epoch + 1, time.perf_counter()
         lr = trainer.optimizer.param_groups[0]["lr"]
@@ -340,11 +356,13 @@ def train(
             save_weights(trainer.network, run_dir / BEST_WEIGHTS_FILE)
         save_checkpoint(checkpoint, trainer, state, config)
         write_history(state.history, run_dir)
-        console.print(epoch_line(row, config.epochs, improved), highlight=False)
+        curves.update(state.history)
+        console.print(epoch_line(row, config.epochs, improved), highlight=False, soft_wrap=True)
         if state.stopped_early:
             console.print(f"early stopping: no improvement for {config.early_stopping} epochs")
         if on_epoch_end:
             on_epoch_end(row)
+    curves.update(state.history, final=True)
     return trainer, state
 
 
@@ -399,7 +417,7 @@ def run_finetune(
 def announce(splits: Splits) -> None:
     counts = splits.counts()
     text = ", ".join(f"{part} {c['real']} real + {c['fake']} fake" for part, c in counts.items())
-    console.print(f"{splits.dataset.name}: {text}", highlight=False)
+    console.print(f"{splits.dataset.name}: {text}", highlight=False, soft_wrap=True)
 
 
 def evaluate_run(config: FinetuneConfig, trainer: Trainer, splits: Splits, cross_sets: list[Dataset],

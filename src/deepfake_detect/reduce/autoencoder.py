@@ -61,7 +61,7 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def __init__(
         self,
         bottleneck: int = 64,
-        hidden: int = 256,
+        hidden: int = 128,
         max_epochs: int = 100,
         lr: float = 1e-3,
         batch_size: int = 64,
@@ -99,13 +99,13 @@ class AutoencoderReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        hidden = (X - self.mean_) / self.scale_
+        activations = (X - self.mean_) / self.scale_
         last = len(self.encoder_weights_) - 1
         for index, (weights, bias) in enumerate(zip(self.encoder_weights_, self.encoder_biases_, strict=True)):
-            hidden = hidden @ weights + bias
+            activations = activations @ weights + bias
             if index < last:
-                hidden = np.maximum(hidden, 0.0)
-        return hidden
+                activations = np.maximum(activations, 0.0)
+        return activations
 
     @property
     def _n_features_out(self) -> int:
@@ -172,13 +172,14 @@ def _reconstruction_loss(model: nn.Module, data: torch.Tensor) -> float:
 
 @register_reducer
 def autoencoder() -> AutoencoderReducer:
-    """MLP autoencoder to 64 dimensions (hidden=256, max_epochs=100, lr=1e-3,
+    """MLP autoencoder to 64 dimensions (hidden=128, max_epochs=100, lr=1e-3,
     batch_size=64, validation_fraction=0.1, patience=10, random_state=0, n_jobs=1).
 
     64 dimensions is enough for a classifier on top and small enough that the bottleneck
-    really compresses the 512-1280-d features of common backbones. Batches of 64 rather
-    than 256: on a few thousand compressible rows they stop early in about half the
-    epochs, at a lower validation loss, for about 1.5x the cost per epoch. max_epochs
-    caps the time on data whose loss keeps creeping down.
+    really compresses the 512-1280-d features of common backbones. The sizes were picked
+    on 2,000 x 1,280 synthetic features of low intrinsic dimension: 128 hidden units
+    reached a lower validation loss than 256 at two thirds of the cost per epoch, and
+    batches of 64 stopped in about half the epochs of batches of 256, at a lower loss.
+    max_epochs caps the time on data whose loss keeps creeping down.
     """
     return AutoencoderReducer()

@@ -232,12 +232,14 @@ def create_app(
 ) -> FastAPI:
     """The API and page around one loaded detector; limits as in the module docstring."""
     scorer = BatchScorer(detector, max_batch, max(max_queued_images, max_files))
-    decoding = asyncio.Semaphore(decode_slots)
+    decoding = asyncio.Semaphore(decode_slots)  # replaced in lifespan, on the serving event loop
     manifest = json_safe(detector.manifest)
     page = _static_page()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal decoding
+        decoding = asyncio.Semaphore(decode_slots)
         scorer.start()
         try:
             yield
