@@ -1,13 +1,12 @@
 """Approach 1 on tiny real image folders: the real training code path, kept small for a CPU.
 
 One fine-tuning run (module fixture) is shared by the tests that inspect its outputs; the
-resume tests train the same configuration again, interrupted, and must end with the very
-same weights.
+resume test trains the same configuration again in a subprocess, kills it, resumes it, and
+must end with the very same weights.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -21,16 +20,20 @@ import pandas as pd
 import pytest
 import torch
 import typer
+from conftest import make_real_fake_folder
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from conftest import make_real_fake_folder
-from deepfake_detect.finetune import FINETUNE_ARCHS, build_finetune_network, load_finetuned
+from deepfake_detect.data import load_dataset
+from deepfake_detect.finetune import (
+    FINETUNE_ARCHS,
+    build_finetune_network,
+    load_finetuned,
+)
 from deepfake_detect.finetune.augment import AugmentSpec, build_train_transform
 from deepfake_detect.finetune.commands import finetune_command
-from deepfake_detect.finetune.train import FinetuneConfig, split_dataset, train
-from deepfake_detect.data import load_dataset
+from deepfake_detect.finetune.train import FinetuneConfig, split_dataset
 from deepfake_detect.transforms.degrade import ROBUSTNESS_LEVELS, degrade
 from deepfake_detect.transforms.preprocess import build_preprocess
 
@@ -155,25 +158,9 @@ def test_detector_round_trips_to_the_same_scores(finished_run, data):
     np.testing.assert_allclose(saved["score"], scores, atol=1e-5)
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(finished_run, data, tmp_path):
-    config = FinetuneConfig(dataset=str(data["train"]), out=tmp_path / "run", arch="resnet18", weights="random",
-                            epochs=2, batch_size=8, lr=0.01, image_size=32, workers=0,
-                            augment=AugmentSpec(blur_prob=0.5, jpeg_prob=0.5))
-    splits = split_dataset(load_dataset(config.dataset).check_usable(), 0.2, 0.1, 0)
-
-    def interrupt_after_first(row):
-        if row["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, splits, on_epoch_end=interrupt_after_first)
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
-    _, state = train(config, splits, resume=True)
-    assert state.epoch == 2 and [row["epoch"] for row in state.history] == [1, 2]
-    assert_same_weights(final_weights(tmp_path / "run"), final_weights(finished_run))
-
-
-def test_killed_run_resumes_to_completion(finished_run, data, tmp_path):
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(finished_run, data, tmp_path):
+    """SIGKILL during epoch 2 of the fixture's configuration, then --resume: the run completes
+    and its final weights equal those of the run that was never interrupted."""
     run_dir = tmp_path / "killed"
     args = [str(data["train"]), "--out", str(run_dir), *TINY, "--bootstrap", "0"]
     process = subprocess.Popen([sys.executable, "-c", CLI_SCRIPT, *args], env=os.environ | {"OMP_NUM_THREADS": "1"},

@@ -19,10 +19,10 @@ app = typer.Typer(
 )
 
 CacheOption = Annotated[
-    Optional[Path], typer.Option("--cache", help="Feature cache folder [env DEEPFAKE_DETECT_CACHE, else the user cache dir]")
+    Optional[Path], typer.Option("--cache", help="Feature cache folder (env DEEPFAKE_DETECT_CACHE, else the user cache dir)")
 ]
 DataRootOption = Annotated[
-    Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets [env DEEPFAKE_DETECT_DATA]")
+    Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")
 ]
 
 
@@ -119,7 +119,7 @@ def extract(
     data_root: DataRootOption = None,
     max_per_class: Annotated[Optional[int], typer.Option(help="Sample at most N images per class (seed 0)")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes [min(4, cores)]")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: min(4, cores))")] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")] = 50_000_000,
 ) -> None:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache."""
@@ -150,8 +150,8 @@ def extract(
 @app.command()
 def grid(
     config: Annotated[Path, typer.Argument(help="YAML config naming datasets, transforms, backbones, reductions, classifiers")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder [runs/<config name>]")] = None,
-    jobs: Annotated[Optional[int], typer.Option(min=1, help="Parallel processes [cores]")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/CONFIG_NAME)")] = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, help="Parallel processes (default: cores)")] = None,
     cache: CacheOption = None,
 ) -> None:
     """Run every combination in CONFIG; resumable; writes results.csv/.parquet and the report."""
@@ -231,3 +231,17 @@ def demo_config(data: Path, cache: Path | None) -> dict:
         "cache": str(cache) if cache else None,
         "bootstrap": 200,
     }
+
+
+def _register_product_commands() -> None:
+    """Commands whose code lives with what they drive (detector/, finetune/)."""
+    from .detector.commands import predict_command, serve_command, train_command
+    from .finetune.commands import finetune_command
+
+    app.command("finetune")(finetune_command)
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)
+    app.command("serve")(serve_command)
+
+
+_register_product_commands()

@@ -1,19 +1,26 @@
 """Detectors as products: train one and save it as a folder, load it, predict, serve it.
 
 `Detector.load(folder).predict(images)` works the same for feature-based detectors (from
-`train_detector`) and fine-tuned networks (from `deepfake_detect.finetune`).
+`train_detector`) and fine-tuned networks (from `deepfake_detect.finetune`). Names are
+resolved on first use, so the command line can list its commands without importing torch.
 """
 
-from .detector import DETECTOR_TRUSTED_TYPES, Detector, DetectorError, Prediction
-from .train import TrainingPlan, plan_from_grid, threshold_for_fpr, train_detector
+from importlib import import_module
 
-__all__ = [
-    "DETECTOR_TRUSTED_TYPES",
-    "Detector",
-    "DetectorError",
-    "Prediction",
-    "TrainingPlan",
-    "plan_from_grid",
-    "threshold_for_fpr",
-    "train_detector",
-]
+_EXPORTS = {
+    "DETECTOR_TRUSTED_TYPES": "detector",
+    "Detector": "detector",
+    "DetectorError": "detector",
+    "Prediction": "detector",
+    "TrainingPlan": "train",
+    "plan_from_grid": "train",
+    "threshold_for_fpr": "train",
+    "train_detector": "train",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,20 +2,26 @@
 
 `run_finetune(FinetuneConfig(...))` trains, evaluates with the grid's protocols and writes
 RUN_DIR/detector/ (safetensors + manifest.json); `load_finetuned(dir)` reads it back.
-Training code is imported lazily, so loading a detector does not pull in the trainer.
+Names are resolved on first use, so neither the command line nor a loaded detector pulls
+in more than it needs.
 """
 
-from .network import FINETUNE_ARCHS, FinetuneNetwork, build_finetune_network, fake_probability, load_finetuned
+from importlib import import_module
 
-__all__ = [
-    "FINETUNE_ARCHS", "FinetuneNetwork", "build_finetune_network", "fake_probability", "load_finetuned",
-    "FinetuneConfig", "FinetuneResult", "run_finetune",
-]
+_EXPORTS = {
+    "FINETUNE_ARCHS": "network",
+    "FinetuneNetwork": "network",
+    "build_finetune_network": "network",
+    "fake_probability": "network",
+    "load_finetuned": "network",
+    "FinetuneConfig": "train",
+    "FinetuneResult": "train",
+    "run_finetune": "train",
+}
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name in {"FinetuneConfig", "FinetuneResult", "run_finetune"}:
-        from . import train
-
-        return getattr(train, name)
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,10 @@ config.yaml works, so a run can be repeated from its folder), then the defaults 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
+
 from ..console import console
 
 # Flags that live inside the nested `augment` section of the config.
@@ -21,11 +22,11 @@ NOT_CONFIG = {"config", "resume"}
 
 def finetune_command(
     ctx: typer.Context,
-    dataset: Annotated[Optional[str], typer.Argument(
+    dataset: Annotated[str | None, typer.Argument(
         help="Training data: folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
     arch: Annotated[str, typer.Option(help="resnet18 | resnet50 | efficientnet_lite0")] = "resnet50",
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, results, report, detector/)")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML with any of these options; flags override it")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (checkpoints, results, report, detector/)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with any of these options; flags override it")] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs (the recipe's 80 assumes a GPU)")] = 80,
     batch_size: Annotated[int, typer.Option(help="Images per SGD step")] = 128,
     lr: Annotated[float, typer.Option(help="SGD learning rate; 1e-5 suits 80 epochs, raise it for short runs")] = 1e-5,
@@ -47,18 +48,18 @@ def finetune_command(
         help="Chance of JPEG re-encoding, quality ~ U{30..100} (CNNDetection used 0.1 or 0.5)")] = 0.1,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips")] = True,
     crop: Annotated[bool, typer.Option("--crop/--no-crop", help="Random crops")] = True,
-    early_stopping: Annotated[Optional[int], typer.Option(
+    early_stopping: Annotated[int | None, typer.Option(
         help="Stop after N epochs without a better validation AUC")] = None,
     schedule: Annotated[str, typer.Option(help="Learning-rate schedule: none | cosine | step")] = "none",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out from its last checkpoint")] = False,
-    test: Annotated[Optional[list[str]], typer.Option(
+    test: Annotated[list[str] | None, typer.Option(
         help="Extra test set for the cross-dataset protocol (repeatable)")] = None,
     robustness: Annotated[bool, typer.Option(
         help="Also test on the held-out split under JPEG 100..30, blur 0..4, downscale 1..0.5")] = False,
-    max_per_class: Annotated[Optional[int], typer.Option(help="Sample at most N images per class")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Decoding processes [min(4, cores)]")] = None,
+    max_per_class: Annotated[int | None, typer.Option(help="Sample at most N images per class")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes [min(4, cores)]")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
-    data_root: Annotated[Optional[Path], typer.Option(
+    data_root: Annotated[Path | None, typer.Option(
         help="Folder holding the named public test sets [env DEEPFAKE_DETECT_DATA]")] = None,
 ) -> None:
     """Fine-tune an ImageNet-pretrained CNN end to end to tell real (0) from generated (1) images."""

@@ -16,7 +16,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +34,14 @@ from ..evaluate.metrics import compute_metrics
 from ..evaluate.splits import split_by_id
 from ..transforms.preprocess import build_preprocess
 from .augment import AugmentSpec, build_train_transform
-from .data import BadFileReporter, RecordImages, default_workers, epoch_seed, make_loader, seed_everything
+from .data import (
+    BadFileReporter,
+    RecordImages,
+    default_workers,
+    epoch_seed,
+    make_loader,
+    seed_everything,
+)
 from .evaluate import (
     EvalCell,
     Predictions,
@@ -47,7 +54,14 @@ from .evaluate import (
     predict,
     write_results,
 )
-from .network import FINETUNE_ARCHS, FinetuneNetwork, build_finetune_network, load_weights, save_weights, write_detector
+from .network import (
+    FINETUNE_ARCHS,
+    FinetuneNetwork,
+    build_finetune_network,
+    load_weights,
+    save_weights,
+    write_detector,
+)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_WEIGHTS_FILE = "best.safetensors"
@@ -125,7 +139,10 @@ def split_dataset(dataset: Dataset, test_size: float, val_size: float, seed: int
     labels, ids = np.asarray(dataset.labels), np.asarray(dataset.ids)
     train_rows, test_rows = split_by_id(labels, ids, test_size, seed)
     fit_rows, val_rows = split_by_id(labels[train_rows], ids[train_rows], val_size, seed)
-    pick = lambda rows: [dataset.records[i] for i in rows]  # noqa: E731
+
+    def pick(rows: np.ndarray) -> list[ImageRecord]:
+        return [dataset.records[i] for i in rows]
+
     return Splits(dataset, pick(train_rows[fit_rows]), pick(train_rows[val_rows]), pick(test_rows))
 
 
@@ -467,7 +484,7 @@ def export_detector(config: FinetuneConfig, trainer: Trainer, splits: Splits, st
         "training": {**config.model_dump(mode="json", exclude={"out", "data_root", "workers"}),
                      "best_epoch": state.best_epoch, "epochs_trained": state.epoch},
         "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return write_detector(network.to("cpu"), manifest, Path(config.out) / "detector")
 
@@ -504,5 +521,5 @@ def write_report_safely(run_dir: Path) -> None:
 
     try:
         write_report(run_dir)
-    except Exception as exc:  # plotting and templating can fail in many ways
+    except Exception as exc:  # noqa: BLE001  (plotting and templating fail in many ways)
         warn(f"report not written ({type(exc).__name__}: {exc}); results are in {run_dir / 'results.csv'}")
