@@ -57,10 +57,10 @@ def finetune_command(
     robustness: Annotated[bool, typer.Option(
         help="Also test on the held-out split under JPEG 100..30, blur 0..4, downscale 1..0.5")] = False,
     max_per_class: Annotated[int | None, typer.Option(help="Sample at most N images per class")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decoding processes [min(4, cores)]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes (default min(4, cores))")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
     data_root: Annotated[Path | None, typer.Option(
-        help="Folder holding the named public test sets [env DEEPFAKE_DETECT_DATA]")] = None,
+        help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")] = None,
 ) -> None:
     """Fine-tune an ImageNet-pretrained CNN end to end to tell real (0) from generated (1) images."""
     from .train import run_finetune
@@ -71,6 +71,10 @@ def finetune_command(
     except user_errors() as exc:
         console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print(f"[red]interrupted[/]: finished epochs are saved in {out or 'the run folder'}; "
+                      "run the same command with --resume to continue", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     within = result.within()
     console.print(
         f"[bold]test[/] on held-out {within['test_dataset']} ({int(within['n_test'])} images): "

@@ -309,6 +309,7 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     """Loss and validation AUC/accuracy per epoch; Agg canvas, no pyplot global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     figure = Figure(figsize=(9, 3.5), layout="constrained")
@@ -323,6 +324,7 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     for axes in (losses, quality):
         axes.legend()
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     partial = path.with_name(path.stem + ".partial.png")
     figure.savefig(partial, dpi=100)
     os.replace(partial, path)
