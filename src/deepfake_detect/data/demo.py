@@ -61,7 +61,7 @@ def simulate_generator(crop: np.ndarray, kind: str, rng: np.random.Generator) ->
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
     low = F.avg_pool2d(x, 2)
     if kind == "tconv":
-        kernel = _bilinear_kernel(4) * 2 * (1 + 0.35 * torch.from_numpy(rng.standard_normal((4, 4))).float())
+        kernel = _bilinear_kernel(4) * (1 + 0.35 * torch.from_numpy(rng.standard_normal((4, 4))).float())
         weight = kernel.expand(3, 1, 4, 4).contiguous()
         up = F.conv_transpose2d(low, weight, stride=2, padding=1, groups=3)
     elif kind == "upsample_conv":
