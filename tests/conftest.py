@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 
 def write_pattern_image(path: Path, seed: int, fake: bool, size: int = 48, fmt: str = "PNG") -> Path:
@@ -57,3 +58,20 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     ramp = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
     Image.fromarray(ramp).save(sixteen)
     return {"truncated": truncated, "text": text, "sixteen_bit": sixteen}
+
+
+def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two separable classes: real around -1.5, fake around +1.5 in every dimension (one
+    feature alone is 93% accurate, so even a single tree scores well)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, n_features)) + np.where(y[:, None] == 1, 1.5, -1.5)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def single_threaded_native_code():
+    """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
+    spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
+    with threadpool_limits(1):
+        yield

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
+from conftest import gaussian_blobs
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from threadpoolctl import threadpool_limits
 
 from deepfake_detect.classify import (
     TRUSTED_TYPES,
@@ -28,28 +28,14 @@ from deepfake_detect.classify import (
 )
 from deepfake_detect.reduce import create_reducer, list_reducers
 
+# One BLAS/OpenMP thread, as in the grid's parallel cells (see conftest).
+pytestmark = pytest.mark.usefixtures("single_threaded_native_code")
+
 EXPECTED_NAMES = [
     "bagging", "decision_tree", "gradient_boosting", "gradient_boosting_classic", "knn1", "knn3", "knn5",
     "lda", "linear_probe", "naive_bayes", "random_forest", "svm_linear", "svm_rbf",
 ]  # fmt: skip
 SEARCHABLE = [name for name in list_classifiers() if classifier_info(name).search_grid]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_native_code():
-    """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
-    spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
-    with threadpool_limits(1):
-        yield
-
-
-def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two separable classes: real around -1.5, fake around +1.5 in every dimension (one
-    feature alone is 93% accurate, so even a single tree scores well)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    X = rng.normal(size=(n, n_features)) + np.where(y[:, None] == 1, 1.5, -1.5)
-    return X, y
 
 
 TRAIN, TEST = gaussian_blobs(seed=0), gaussian_blobs(seed=1)

@@ -6,32 +6,23 @@ import numpy as np
 import pytest
 import skops.io
 import torch
+from conftest import gaussian_blobs
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from deepfake_detect.classify import TRUSTED_TYPES, dump_estimator, load_estimator
-from deepfake_detect.reduce import AutoencoderReducer, PCAReducer, create_reducer, list_reducers
+from deepfake_detect.reduce import (
 
+    AutoencoderReducer,
+    PCAReducer,
+    create_reducer,
+    list_reducers,
+)
 
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded_native_code():
-    """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
-    spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
-    with threadpool_limits(1):
-        yield
-
-
-def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two separable classes: real around -1.5, fake around +1.5 in every dimension (one
-    feature alone is 93% accurate, so even a single tree scores well)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    X = rng.normal(size=(n, n_features)) + np.where(y[:, None] == 1, 1.5, -1.5)
-    return X, y
-
+# One BLAS/OpenMP thread, as in the grid's parallel cells (see conftest).
+pytestmark = pytest.mark.usefixtures("single_threaded_native_code")
 
 # Fewer epochs than the default keeps the suite quick; the contract does not depend on them.
 FAST = {"autoencoder": {"max_epochs": 20}}
