@@ -2,7 +2,6 @@
 
 import urllib.error
 
-import numpy as np
 import pytest
 import skimage.data
 import torch

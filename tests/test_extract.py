@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from deepfake_detect.backbones import create_backbone
 from deepfake_detect.data import load_dataset

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import typer
 from conftest import make_real_fake_folder
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from deepfake_detect.cli import app
 from deepfake_detect.data import load_dataset
 from deepfake_detect.finetune import (
     FINETUNE_ARCHS,
@@ -45,21 +45,8 @@ RESULT_COLUMNS = [
     "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train",
     "n_test",
 ]
-CLI_SCRIPT = (
-    "import sys, typer; from deepfake_detect.finetune.commands import finetune_command; "
-    "app = typer.Typer(); app.command()(finetune_command); app(sys.argv[1:])"
-)
-
-
-def cli_app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("finetune")(finetune_command)
-    app.command("noop")(lambda: None)  # two commands, so the command name is part of the call
-    return app
-
-
 def run_cli(*args: str):
-    return CliRunner().invoke(cli_app(), ["finetune", *map(str, args)])
+    return CliRunner().invoke(app, ["finetune", *map(str, args)])
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -163,7 +150,7 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(finished_run,
     and its final weights equal those of the run that was never interrupted."""
     run_dir = tmp_path / "killed"
     args = [str(data["train"]), "--out", str(run_dir), *TINY, "--bootstrap", "0"]
-    process = subprocess.Popen([sys.executable, "-c", CLI_SCRIPT, *args], env=os.environ | {"OMP_NUM_THREADS": "1"},
+    process = subprocess.Popen([sys.executable, "-m", "deepfake_detect", "finetune", *args], env=os.environ | {"OMP_NUM_THREADS": "1"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     try:

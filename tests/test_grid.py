@@ -10,15 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import make_real_fake_folder, write_pattern_image
 
 from deepfake_detect.classify import list_classifiers
 from deepfake_detect.config import load_config
 from deepfake_detect.data import load_dataset
-from deepfake_detect.evaluate.grid import RESULT_COLUMNS, run_grid
+from deepfake_detect.evaluate.grid import run_grid
+from deepfake_detect.evaluate.results import RESULT_COLUMNS
 from deepfake_detect.evaluate.shortcuts import shortcut_warnings
 from deepfake_detect.reduce import list_reducers
-
-from conftest import make_real_fake_folder, write_pattern_image
 
 CLI = [sys.executable, "-m", "deepfake_detect"]
 

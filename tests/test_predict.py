@@ -12,35 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
+from conftest import make_real_fake_folder
 from typer.testing import CliRunner
 
+from deepfake_detect.cli import app
 from deepfake_detect.detector import Detector
-from deepfake_detect.detector.commands import predict_command, serve_command, train_command
 from deepfake_detect.detector.predict import collect_inputs
 
-from conftest import make_real_fake_folder
-
-APP_SOURCE = """
-import typer
-from deepfake_detect.detector.commands import predict_command, serve_command, train_command
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-app.command("train")(train_command)
-app.command("predict")(predict_command)
-app.command("serve")(serve_command)
-app()
-"""
-
-
-def make_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command("train")(train_command)
-    app.command("predict")(predict_command)
-    app.command("serve")(serve_command)
-    return app
-
-
-APP = make_app()
+APP = app
 runner = CliRunner()
 
 
@@ -165,7 +144,7 @@ def test_a_new_process_gives_identical_scores_and_exit_code_1(workspace, tmp_pat
     env = {**os.environ, "DEEPFAKE_DETECT_CACHE": str(tmp_path / "unused-cache")}
     out = tmp_path / "rows.jsonl"
     completed = subprocess.run(
-        [sys.executable, "-c", APP_SOURCE, "predict", str(workspace["detector"]), str(workspace["mixed"]),
+        [sys.executable, "-m", "deepfake_detect", "predict", str(workspace["detector"]), str(workspace["mixed"]),
          str(workspace["data"]), "-o", str(out)],
         capture_output=True, text=True, timeout=180, env=env,
     )

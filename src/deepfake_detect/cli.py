@@ -169,7 +169,7 @@ def report(
     metric: Annotated[str, typer.Option(help="Metric that ranks methods")] = "auc",
 ) -> None:
     """(Re)write report.html and report.md for a run folder."""
-    from .report import best_rows, load_results, write_report
+    from .report import load_results, write_report
 
     if not (run_dir / "results.csv").exists():
         raise UsageError(f"{run_dir}: no results.csv (not a run folder?)")

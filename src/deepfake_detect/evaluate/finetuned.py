@@ -26,7 +26,8 @@ def evaluate_finetuned_detector(
     import time
 
     from ..detector import Detector
-    from .grid import RESULT_COLUMNS, cell_id
+    from .grid import cell_id
+    from .results import RESULT_COLUMNS
 
     detector = Detector.load(detector_dir)
     manifest = detector.manifest

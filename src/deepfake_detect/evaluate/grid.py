@@ -38,15 +38,8 @@ from .protocols import (
     leave_one_generator_out_tasks,
     within_tasks,
 )
+from .results import RESULT_COLUMNS, write_results
 from .shortcuts import shortcut_warnings
-
-RESULT_COLUMNS = [
-    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level",
-    "transform", "backbone", "reduction", "classifier", "seed",
-    "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc", "auc_low", "auc_high",
-    "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train", "n_test",
-]
-
 
 # --- the ledger: finished cells on disk -------------------------------------------------------
 
@@ -105,7 +98,7 @@ def cell_id(**parts: Any) -> str:
 
 @dataclass
 class Unit:
-    """Fit one reducer on one training set, then every classifier on top of it."""
+    """One reducer fitted on one training set; every classifier then fits on its output."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -118,39 +111,64 @@ class Unit:
     seed: int
 
 
-def run_unit(unit: Unit) -> list[tuple[dict, np.ndarray, np.ndarray]]:
-    """Runs in a worker process; returns finished rows with their test labels and scores."""
+@dataclass
+class Reduced:
+    """A unit's features after its reducer: what the classifier jobs share."""
+
+    Z_train: np.ndarray
+    y_train: np.ndarray
+    tests: list[tuple[np.ndarray, np.ndarray]]
+    seconds: float
+
+
+def _in_worker(function: Callable, *arguments: Any) -> Any:
+    """Run a job in a worker process with one torch thread: the parallelism is across jobs,
+    and nested thread pools on the same cores only contend (joblib caps BLAS/OpenMP itself)."""
     import torch
 
-    from ..classify import create_classifier, fake_scores
+    torch.set_num_threads(1)
+    return function(*arguments)
+
+
+def reduce_unit(unit: Unit) -> Reduced:
+    """Runs in a worker process: fit the reducer on the training rows only."""
     from ..reduce import create_reducer
 
-    torch.set_num_threads(1)  # parallelism is across units; nested threads only contend
     started = time.perf_counter()
     reducer = create_reducer(unit.reduction, **unit.reduction_params).fit(unit.X_train, unit.y_train)
-    Z_train = reducer.transform(unit.X_train)
-    Z_tests = [reducer.transform(X) for X, _ in unit.tests]
-    reduce_seconds = time.perf_counter() - started
-    finished, fitted = [], {}
-    for cell in unit.cells:
-        key = (cell["classifier"], json.dumps(cell["classifier_params"], sort_keys=True))
-        if key not in fitted:
-            started = time.perf_counter()
-            model = create_classifier(cell["classifier"], **cell["classifier_params"]).fit(Z_train, unit.y_train)
-            fitted[key] = (model, time.perf_counter() - started + reduce_seconds)
-        model, fit_seconds = fitted[key]
-        y_test = unit.tests[cell["test_index"]][1]
+    tests = [(reducer.transform(X), y) for X, y in unit.tests]
+    return Reduced(reducer.transform(unit.X_train), unit.y_train, tests, time.perf_counter() - started)
+
+
+def classify_cells(reduced: Reduced, cells: list[dict], n_bootstrap: int, seed: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """Runs in a worker process: fit one classifier, score each of its test sets."""
+    from ..classify import create_classifier, fake_scores
+
+    started = time.perf_counter()
+    model = create_classifier(cells[0]["classifier"], **cells[0]["classifier_params"]).fit(reduced.Z_train, reduced.y_train)
+    fit_seconds = time.perf_counter() - started + reduced.seconds
+    finished = []
+    for cell in cells:
+        Z_test, y_test = reduced.tests[cell["test_index"]]
         started = time.perf_counter()
-        scores = fake_scores(model, Z_tests[cell["test_index"]])
+        scores = fake_scores(model, Z_test)
         predict_seconds = time.perf_counter() - started
-        metrics = compute_metrics(y_test, scores, n_bootstrap=unit.n_bootstrap, seed=unit.seed)
+        metrics = compute_metrics(y_test, scores, n_bootstrap=n_bootstrap, seed=seed)
         row = {
             **cell["row"], **metrics,
             "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-            "n_train": int(len(unit.y_train)), "n_test": int(len(y_test)),
+            "n_train": int(len(reduced.y_train)), "n_test": int(len(y_test)),
         }
         finished.append(({k: row.get(k) for k in RESULT_COLUMNS}, y_test, scores))
     return finished
+
+
+def by_classifier(cells: list[dict]) -> list[list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for cell in cells:
+        key = cell["classifier"] + json.dumps(cell["classifier_params"], sort_keys=True)
+        groups.setdefault(key, []).append(cell)
+    return list(groups.values())
 
 
 # --- the grid ---------------------------------------------------------------------------------
@@ -283,22 +301,27 @@ class Grid:
         }
 
     def execute(self, units: list[Unit], label: str) -> None:
+        """Two parallel phases: every reducer, then every (reduced set, classifier) job,
+        so both cores stay busy even when a grid has a single training set."""
         if not units:
             return
-        from joblib import Parallel, delayed
-
         total = sum(len(u.cells) for u in units)
         with progress_bar(label, total=total, unit="cell") as advance:
-            if self.jobs == 1 or len(units) == 1:
-                results = (run_unit(u) for u in units)
-            else:
-                results = Parallel(n_jobs=min(self.jobs, len(units)), return_as="generator_unordered")(
-                    delayed(run_unit)(u) for u in units
-                )
-            for finished in results:
+            reduced = list(self.parallel(reduce_unit, [(u,) for u in units], ordered=True))
+            jobs = [(r, cells, u.n_bootstrap, u.seed) for u, r in zip(units, reduced) for cells in by_classifier(u.cells)]
+            for finished in self.parallel(classify_cells, jobs):
                 for row, y_true, scores in finished:
                     self.ledger.record(row, y_true, scores)
                 advance(len(finished))
+
+    def parallel(self, function: Callable, argument_lists: list[tuple], ordered: bool = False) -> Iterable:
+        if self.jobs == 1 or len(argument_lists) == 1:
+            return (function(*arguments) for arguments in argument_lists)
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=min(self.jobs, len(argument_lists)), return_as="generator" if ordered else "generator_unordered")(
+            delayed(_in_worker)(function, *arguments) for arguments in argument_lists
+        )
 
     # the run
 
@@ -385,8 +408,7 @@ class Grid:
     def write(self, results: pd.DataFrame, seconds: float) -> None:
         from ..report import write_report
 
-        results.to_csv(self.run_dir / "results.csv", index=False)
-        results.to_parquet(self.run_dir / "results.parquet", index=False)
+        write_results(results, self.run_dir)
         (self.run_dir / "run.json").write_text(json.dumps(run_metadata(self.config, seconds, self.bad_files, self.warnings), indent=2))
         html, markdown = write_report(self.run_dir)
         console.print(f"{len(results)} cells in {seconds:.0f}s -> {self.run_dir / 'results.csv'}\nreport: {html}")

@@ -24,18 +24,10 @@ from torch import nn
 from ..console import progress_bar
 from ..data import ImageRecord
 from ..evaluate.metrics import compute_metrics
+from ..evaluate.results import METRIC_NAMES, RESULT_COLUMNS
 from ..transforms.degrade import ROBUSTNESS_LEVELS
 from .data import BadFileReporter, RecordImages, make_loader
 from .network import fake_probability
-
-RESULT_COLUMNS = [
-    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level",
-    "transform", "backbone", "reduction", "classifier", "seed",
-    "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc", "auc_low", "auc_high",
-    "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train", "n_test",
-]
-METRIC_NAMES = RESULT_COLUMNS[RESULT_COLUMNS.index("accuracy") : RESULT_COLUMNS.index("fit_seconds")]
-
 
 def best_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -190,10 +182,3 @@ def evaluate_cells(
         np.savez(scores_dir / f"{row['cell_id']}.npz", y_true=predictions.y_true, score=predictions.scores)
         rows.append(row)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
-
-
-def write_results(table: pd.DataFrame, run_dir: Path) -> Path:
-    path = run_dir / "results.csv"
-    table.to_csv(path, index=False)
-    table.to_parquet(run_dir / "results.parquet", index=False)
-    return path

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..console import console, progress_bar, warn
 from ..data import Dataset, ImageRecord, load_dataset
 from ..evaluate.metrics import compute_metrics
+from ..evaluate.results import write_results
 from ..evaluate.splits import split_by_id
 from ..transforms.preprocess import build_preprocess
 from .augment import AugmentSpec, build_train_transform
@@ -52,7 +53,6 @@ from .evaluate import (
     memory_format,
     plan_cells,
     predict,
-    write_results,
 )
 from .network import (
     FINETUNE_ARCHS,
