@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/extract.py [--backbones efficientnet_lite0,resnet50,dino_vitb16]
         [--images N] [--batch-size B] [--repeats R] [--data PATH] [--workers W]
 
-For each backbone (random weights: timing only) and on the same images:
+For each backbone (random weights by default: the timing is the same) and on the same images:
 
 * baseline: for each batch of paths, `Image.open(p).convert("RGB")`, torchvision
   `Compose([Resize((224, 224), bicubic), ToTensor(), Normalize(mean, std)])`, stack, and
@@ -55,8 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imagenet-sample"
 DEFAULT_BACKBONES = "efficientnet_lite0,resnet50,dino_vitb16"
 # Images per backbone when --images is not given: a few minutes in all on a 2-core CPU.
-DEFAULT_IMAGES = {"efficientnet_lite0": 256, "resnet50": 96, "dino_vitb16": 48}
-FALLBACK_IMAGES = 96
+DEFAULT_IMAGES = {"efficientnet_lite0": 128, "resnet50": 64, "dino_vitb16": 32}
+FALLBACK_IMAGES = 64
 GEMM_SIZE = 2048
 
 
@@ -71,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32, help="for both pipelines")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--workers", type=int, default=None, help="pipeline workers [its default]")
+    parser.add_argument(
+        "--weights", default="random",
+        help="'random' (timing is the same) or 'pretrained' (offline only for efficientnet_lite0)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of images")
     return parser.parse_args(argv)
 
@@ -126,8 +130,8 @@ def bench_backbone(name: str, args: argparse.Namespace) -> dict:
     n = len(paths)
     dataset = Dataset("bench", [ImageRecord(p, 0) for p in paths])
     dataset.ids  # content hashes, computed once before timing
-    plain = create_backbone(name, "random", seed=0)  # default memory format, as a user would run it
-    ours = create_backbone(name, "random", seed=0)  # same weights; the pipeline prepares it
+    plain = create_backbone(name, args.weights, seed=0)  # default memory format, as a user would run it
+    ours = create_backbone(name, args.weights, seed=0)  # same weights; the pipeline prepares it
     info = plain.info
     transform = T.Compose([
         T.Resize((info.input_size, info.input_size), interpolation=T.InterpolationMode.BICUBIC),

@@ -136,3 +136,15 @@ def test_interrupted_grid_resumes_without_redoing_cells(tmp_path, two_datasets):
     after = [json.loads(line)["cell_id"] for line in ledger.read_text().splitlines() if line.strip()]
     assert after[: len(before)] == before and len(after) == len(set(after))  # no cell done twice
     assert len(pd.read_csv(run_dir / "results.csv")) == len(after)
+
+
+def test_reencode_removes_the_format_shortcut(tmp_path):
+    for i in range(6):
+        write_pattern_image(tmp_path / "d" / "real" / f"{i}.jpg", i, False, fmt="JPEG")
+        write_pattern_image(tmp_path / "d" / "fake" / f"{i}.png", i, True, fmt="PNG")
+    result = subprocess.run(CLI + ["reencode", str(tmp_path / "d"), str(tmp_path / "alike"), "--quality", "90"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    alike = load_dataset(tmp_path / "alike")
+    assert alike.counts() == {"real": 6, "fake": 6}
+    assert shortcut_warnings(alike) == []

@@ -227,3 +227,47 @@ def demo_config(data: Path, cache: Path | None) -> dict:
         "cache": str(cache) if cache else None,
         "bootstrap": 200,
     }
+
+
+@app.command()
+def reencode(
+    dataset: Annotated[str, typer.Argument(help="Folder, CSV manifest or named set")],
+    out: Annotated[Path, typer.Argument(help="New folder: OUT/real/GENERATOR/... and OUT/fake/GENERATOR/...")],
+    format: Annotated[str, typer.Option("--format", help="JPEG | PNG | WEBP")] = "JPEG",
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WEBP quality")] = 95,
+    size: Annotated[Optional[int], typer.Option(help="Also resize every image to SIZE x SIZE")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Re-encode real and fake images alike, when the shortcut guard warns they differ by container."""
+    from .data import BadImage, load_dataset
+    from .data.images import reencode as reencode_image
+
+    suffix = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(format.upper())
+    if suffix is None:
+        raise UsageError(f"--format must be JPEG, PNG or WEBP, not '{format}'")
+    data = load_dataset(dataset, data_root).check_usable()
+    failed = 0
+    with progress_bar("re-encoding", total=len(data)) as advance:
+        for record, image_id in zip(data.records, data.ids):
+            target = out / record.label_name / (record.generator or data.name) / f"{image_id}.{suffix}"
+            try:
+                reencode_image(record.path, target, format, quality, size)
+            except BadImage as exc:
+                failed += 1
+                warn(str(exc))
+            advance(1)
+    console.print(f"{len(data) - failed} images written to {out}" + (f", {failed} unreadable skipped" if failed else ""))
+
+
+def _register_product_commands() -> None:
+    """Commands whose code lives with what they drive (detector/, finetune/)."""
+    from .detector.commands import predict_command, serve_command, train_command
+    from .finetune.commands import finetune_command
+
+    app.command("finetune")(finetune_command)
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)
+    app.command("serve")(serve_command)
+
+
+_register_product_commands()

@@ -116,3 +116,14 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, img).convert("RGB")
     return img.convert("RGB")
+
+
+def reencode(src: Path, dst: Path, fmt: str = "JPEG", quality: int = 95, size: int | None = None) -> None:
+    """Write `src` decoded to RGB and saved again with fixed settings (and optionally resized
+    to size x size, bicubic), so real and fake images no longer differ by container."""
+    img = load_rgb(src)
+    if size:
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": quality} if fmt.upper() in {"JPEG", "WEBP"} else {}
+    img.save(dst, format=fmt.upper(), **options)
