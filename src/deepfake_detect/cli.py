@@ -42,7 +42,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a `typer.Exit(code)` in this mode
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Abort:
         console.print("[red]aborted[/]")
         sys.exit(130)
