@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .console import console, progress_bar, warn
@@ -57,7 +58,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if isinstance(exc, _user_errors()):
-            console.print(f"[red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/] {escape(_one_line(exc))}", highlight=False, soft_wrap=True)
             sys.exit(2)
         raise
 
@@ -127,8 +128,11 @@ def extract(
     from .features import FeatureCache
     from .transforms import TransformSpec
 
+    from .backbones import backbone_info
+
     if preprocess not in ("resize", "center_crop"):
         raise UsageError(f"--preprocess must be resize or center_crop, not '{preprocess}'")
+    backbone_info(backbone)  # names are checked before any folder is walked
     spec = TransformSpec(name=transform)
     data = load_dataset(dataset, data_root, max_per_class).check_usable()
     counts = data.counts()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -47,12 +48,12 @@ def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Ca
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(escape(description), total=total)
         yield lambda n: progress.advance(task, n)
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _log_progress(description: str, total: int, unit: str) -> Callable[[int], None]:
@@ -64,6 +65,6 @@ def _log_progress(description: str, total: int, unit: str) -> Callable[[int], No
         if state["done"] >= state["next"] or state["done"] == total:
             state["next"] = state["done"] + max(total // 10, 1)
             rate = state["done"] / max(time.perf_counter() - started, 1e-9)
-            console.print(f"{description}: {state['done']}/{total} ({rate:,.1f} {unit}/s)", highlight=False)
+            console.print(f"{description}: {state['done']}/{total} ({rate:,.1f} {unit}/s)", highlight=False, markup=False)
 
     return advance

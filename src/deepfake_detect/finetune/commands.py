@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ..console import console
 
@@ -69,7 +70,7 @@ def finetune_command(
         settings = resolve_config(ctx, config)
         result = run_finetune(settings, resume=resume)
     except user_errors() as exc:
-        console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(one_line(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished epochs are saved in {out or 'the run folder'}; "
