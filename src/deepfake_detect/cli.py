@@ -123,12 +123,9 @@ def extract(
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")] = 50_000_000,
 ) -> None:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache."""
-    from .backbones import create_backbone
+    from .backbones import backbone_info, create_backbone
     from .data import load_dataset
-    from .features import FeatureCache
     from .transforms import TransformSpec
-
-    from .backbones import backbone_info
 
     if preprocess not in ("resize", "center_crop"):
         raise UsageError(f"--preprocess must be resize or center_crop, not '{preprocess}'")
@@ -138,6 +135,8 @@ def extract(
     counts = data.counts()
     console.print(f"{data.name}: {counts['real']} real, {counts['fake']} fake")
     model = create_backbone(backbone, weights)
+    from .features import FeatureCache
+
     with FeatureCache(cache) as store:
         report = run_extraction(data, model, store, spec, preprocess, batch_size, workers, max_pixels)
         console.print(
