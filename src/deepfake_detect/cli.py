@@ -119,7 +119,7 @@ def extract(
     data_root: DataRootOption = None,
     max_per_class: Annotated[Optional[int], typer.Option(help="Sample at most N images per class (seed 0)")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: min(4, cores))")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Parallel decode+embed threads on CPU, decoding processes on GPU (default: min(4, cores))")] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")] = 50_000_000,
 ) -> None:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache."""

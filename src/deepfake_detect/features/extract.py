@@ -13,7 +13,7 @@ oversubscription (decoding processes beside the model's OpenMP threads) nor Open
 across cores. The model that runs is a copy with its batch norms folded into the convolutions
 (`inference_copy`). Measured on 2 shared cores against the worker-process design (median of 3,
 benchmarks/README.md): EfficientNet-Lite0 1.7x from the threads and 1.2x more from folding,
-ResNet-50 1.2x, ViT-B/16 1.2-1.4x; features equal to ~1e-6 relative (folding's rounding).
+ResNet-50 1.2x, ViT-B/16 1.2-1.5x; features equal to ~1e-6 relative (folding's rounding).
 """
 
 from __future__ import annotations
