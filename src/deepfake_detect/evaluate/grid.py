@@ -192,6 +192,8 @@ class Grid:
         self.planned: list[str] = []
         self.bad_files: dict[str, str] = {}
         self.warnings: list[str] = []
+        self._backbones: dict = {}
+        """Built once per run and shared by the main and robustness phases."""
 
     # datasets and features
 
@@ -334,7 +336,6 @@ class Grid:
             for text in shortcut_warnings(dataset):
                 self.warnings.append(text)
                 warn(text)
-        self._backbones: dict = {}
         with FeatureCache(config.cache) as cache:
             for backbone_name in config.backbones:
                 for transform in config.transforms:
