@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from deepfake_detect.errors import UnknownNameError
 from deepfake_detect.classify import (
     TRUSTED_TYPES,
     UntrustedModelError,
@@ -158,7 +159,7 @@ def test_parameters_override_the_final_estimator():
 
 
 def test_unknown_names_and_parameters_are_one_line_errors():
-    with pytest.raises(KeyError, match="unknown classifier 'xgboost'; choose from: bagging, "):
+    with pytest.raises(UnknownNameError, match="unknown classifier 'xgboost'; choose from: bagging, "):
         create_classifier("xgboost")
     with pytest.raises(
         ValueError, match=r"^classifier 'svm_rbf' has no parameter 'c'; valid: C, break_ties, "

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .console import console, progress_bar, warn
+from .errors import UserError
 
 app = typer.Typer(
     help="Tell real photographs from generated images.",
@@ -27,17 +28,13 @@ DataRootOption = Annotated[
 ]
 
 
-class UsageError(Exception):
-    """A problem the user can fix; printed as one line, exit code 2."""
+UsageError = UserError
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from pydantic import ValidationError
 
-    from .backbones import WeightsError
-    from .data import DatasetError
-
-    return (UsageError, DatasetError, WeightsError, ValidationError, FileNotFoundError, KeyError)
+    return (UserError, ValidationError, FileNotFoundError)
 
 
 def main() -> None:

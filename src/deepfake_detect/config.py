@@ -6,6 +6,8 @@ reproduced from its own folder.
 
 from __future__ import annotations
 
+from .errors import ConfigError
+
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,8 +112,6 @@ class GridConfig(Strict):
         return config_path.parent if config_path else Path.cwd()
 
 
-class ConfigError(ValueError):
-    """A config file that cannot be used; one line."""
 
 
 def load_config(path: str | Path) -> GridConfig:

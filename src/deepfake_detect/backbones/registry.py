@@ -9,6 +9,8 @@ so it can be known without building the model.
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError, WeightsError
+
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +29,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Factory = Callable[..., "nn.Module"]
 
 
-class WeightsError(RuntimeError):
-    """Weights that cannot be had or do not fit; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def backbone_info(name: str) -> BackboneInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown backbone '{name}'; choose from: {', '.join(list_backbones())}") from None
+        raise UnknownNameError("backbone", name, list_backbones()) from None
 
 
 def file_digest(path: str | Path) -> str:

@@ -8,6 +8,8 @@ searches, and the scaling is never something a caller can forget.
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -60,7 +62,7 @@ def classifier_info(name: str) -> ClassifierInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown classifier '{name}'; choose from: {', '.join(list_classifiers())}") from None
+        raise UnknownNameError("classifier", name, list_classifiers()) from None
 
 
 def create_classifier(name: str, search: bool = False, **params) -> BaseEstimator:

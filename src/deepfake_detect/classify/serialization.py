@@ -15,6 +15,8 @@ such nodes could crash the process at predict time. Load files your own runs pro
 
 from __future__ import annotations
 
+from ..errors import UntrustedModelError
+
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,6 @@ test in tests/test_classify.py repeats this, so a new registry entry that needs 
 type fails there with the name to add."""
 
 
-class UntrustedModelError(ValueError):
-    """A model file holds types outside TRUSTED_TYPES; nothing from it was built."""
 
 
 def dump_estimator(estimator: Any, path: str | Path) -> None:

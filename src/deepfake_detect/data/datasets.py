@@ -6,6 +6,8 @@ so listing 100,000 files costs a directory walk, not 100,000 decodes.
 
 from __future__ import annotations
 
+from ..errors import DatasetError
+
 import csv
 import os
 import random
@@ -21,8 +23,6 @@ FAKE_DIR_NAMES = frozenset({"fake", "1_fake", "fakes", "1-fake", "synthetic", "g
 DATA_ROOT_ENV = "DEEPFAKE_DETECT_DATA"
 
 
-class DatasetError(ValueError):
-    """A dataset that cannot be used as asked; the message says why in one line."""
 
 
 @dataclass(frozen=True)

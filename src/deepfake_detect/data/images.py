@@ -7,6 +7,8 @@ but `BadImage`, and every image that comes out is 8-bit RGB.
 
 from __future__ import annotations
 
+from ..errors import BadImage
+
 import hashlib
 import io
 import warnings
@@ -27,8 +29,6 @@ that a crafted file cannot exhaust memory."""
 Image.MAX_IMAGE_PIXELS = None
 
 
-class BadImage(Exception):
-    """An image that cannot be used; the message names the file and the reason."""
 
 
 def image_id(data: bytes) -> str:

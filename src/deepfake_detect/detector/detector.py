@@ -13,6 +13,8 @@ by `deepfake_detect.finetune`).
 
 from __future__ import annotations
 
+from ..errors import DetectorError
+
 import hashlib
 import json
 import math
@@ -48,8 +50,6 @@ skops which types of a `CalibratedClassifierCV(FrozenEstimator(...))` it does no
 default, for every registered classifier and both calibration methods)."""
 
 
-class DetectorError(Exception):
-    """A detector folder that cannot be used; the message is one line naming the file."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+from ..errors import FinetuneError
+
 import json
 import math
 import os
@@ -70,8 +72,6 @@ RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root
 """Options that may change on --resume: they do not touch training."""
 
 
-class FinetuneError(ValueError):
-    """A run that cannot go ahead as asked; one line the user can act on."""
 
 
 class FinetuneConfig(BaseModel):

@@ -7,6 +7,8 @@ so every hyper-parameter stays visible to `get_params`, `clone` and grid searche
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError
+
 from collections.abc import Callable
 
 from sklearn.base import TransformerMixin
@@ -39,7 +41,7 @@ def create_reducer(name: str, **params) -> TransformerMixin:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown reducer '{name}'; choose from: {', '.join(list_reducers())}") from None
+        raise UnknownNameError("reducer", name, list_reducers()) from None
     reducer = factory()
     valid = sorted(reducer.get_params(deep=False))
     unknown = sorted(set(params) - set(valid))
