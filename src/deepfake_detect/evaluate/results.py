@@ -1,4 +1,5 @@
-"""The one results table both approaches write: its columns and how it is saved."""
+"""Moved to `deepfake_detect.runs` (schema, folder): this shim keeps old imports working until
+fine-tuning switches over; delete it then."""
 
 from __future__ import annotations
 
@@ -6,18 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULT_COLUMNS = [
-    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level",
-    "transform", "backbone", "reduction", "classifier", "seed",
-    "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc", "auc_low", "auc_high",
-    "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train", "n_test",
-]  # fmt: skip
-METRIC_NAMES = RESULT_COLUMNS[RESULT_COLUMNS.index("accuracy") : RESULT_COLUMNS.index("fit_seconds")]
+from ..runs.folder import write_results as _write_results
+from ..runs.schema import METRIC_NAMES, RESULT_COLUMNS
+
+__all__ = ["METRIC_NAMES", "RESULT_COLUMNS", "write_results"]
 
 
 def write_results(table: pd.DataFrame, run_dir: Path) -> Path:
-    """results.csv for people and spreadsheets, results.parquet for typed reloading."""
-    path = run_dir / "results.csv"
-    table.to_csv(path, index=False)
-    table.to_parquet(run_dir / "results.parquet", index=False)
-    return path
+    """Old argument order; use `runs.folder.write_results(run_dir, rows)`."""
+    return _write_results(run_dir, table)
