@@ -19,9 +19,9 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
     [("L", "PNG"), ("CMYK", "JPEG"), ("P", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("1", "PNG"), ("RGB", "WEBP")],
 )
 def test_every_mode_becomes_8bit_rgb(mode, fmt):
-    img = Image.new(mode, (20, 10))
+    img = Image.new(mode, (24, 16))
     out = decode_rgb(encode(img, fmt))
-    assert out.mode == "RGB" and out.size == (20, 10)
+    assert out.mode == "RGB" and out.size == (24, 16)
 
 
 def test_sixteen_bit_keeps_its_tonal_range(bad_files):
@@ -32,7 +32,7 @@ def test_sixteen_bit_keeps_its_tonal_range(bad_files):
 
 
 def test_transparent_pixels_become_white():
-    img = Image.new("RGBA", (4, 4), (10, 20, 30, 0))
+    img = Image.new("RGBA", (16, 16), (10, 20, 30, 0))
     assert decode_rgb(encode(img, "PNG")).getpixel((0, 0)) == (255, 255, 255)
 
 

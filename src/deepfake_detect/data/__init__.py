@@ -1,4 +1,4 @@
-"""Data: labelled image records (real = 0, fake = 1) and safe image decoding."""
+"""Data: labelled image records (real = 0, fake = 1), the folder walker and safe decoding."""
 
 from .datasets import (
     FAKE,
@@ -9,9 +9,19 @@ from .datasets import (
     ImageRecord,
     load_dataset,
 )
-from .images import DEFAULT_MAX_PIXELS, BadImage, decode_rgb, load_rgb
+from .images import (
+    ALLOWED_FORMATS,
+    DECODE_VERSION,
+    DEFAULT_MAX_PIXELS,
+    MIN_IMAGE_SIDE,
+    BadImage,
+    decode_rgb,
+    load_rgb,
+)
+from .walk import walk_files
 
 __all__ = [
     "FAKE", "NAMED_DATASETS", "REAL", "Dataset", "DatasetError", "ImageRecord", "load_dataset",
-    "DEFAULT_MAX_PIXELS", "BadImage", "decode_rgb", "load_rgb",
+    "ALLOWED_FORMATS", "DECODE_VERSION", "DEFAULT_MAX_PIXELS", "MIN_IMAGE_SIDE", "BadImage",
+    "decode_rgb", "load_rgb", "walk_files",
 ]

@@ -7,28 +7,50 @@ but `BadImage`, and every image that comes out is 8-bit RGB.
 
 from __future__ import annotations
 
-from ..errors import BadImage
-
 import hashlib
 import io
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
+
+from ..errors import BadImage
+
+try:  # HEIC/HEIF phone photos; the opener registers the "HEIF" format with Pillow.
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
+    HEIF_SUPPORTED = False
+else:
+    register_heif_opener()
+    HEIF_SUPPORTED = True
+
+DECODE_VERSION = "exif1"
+"""Bumped whenever decoding changes the pixels an image yields (here: EXIF orientation is
+applied), so that feature caches keyed on it never mix old and new pixels."""
+
+MIN_IMAGE_SIDE = 16
+"""Below this many pixels on the short side an image is refused: a 1x1 or 4x4 picture holds
+no evidence either way, and any verdict on it would be noise reported with confidence."""
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM") + (
+    ("HEIF",) if HEIF_SUPPORTED else ()
+)
+"""The Pillow formats decoding may reach. Everything else (EPS, PDF, ICNS, ...) is refused
+before its plugin runs, so e.g. an EPS file never reaches Ghostscript."""
 
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".heic", ".heif"}
 )
 DEFAULT_MAX_PIXELS = 50_000_000
 """Above this many pixels an image is refused: large enough for any camera, small enough
 that a crafted file cannot exhaust memory."""
 
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
 # We enforce our own limit (configurable, with a clear message); PIL's global one would
 # otherwise fire first with a warning or an error of its own wording.
 Image.MAX_IMAGE_PIXELS = None
-
-
 
 
 def image_id(data: bytes) -> str:
@@ -50,7 +72,11 @@ def decode_rgb(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     draft_size: int | None = None,
 ) -> Image.Image:
-    """Decode image bytes to 8-bit RGB, or raise `BadImage`.
+    """Decode image bytes to 8-bit RGB, upright as a viewer shows it, or raise `BadImage`.
+
+    This is the one decoding function: training, extraction, prediction and serving all see
+    the same pixels. The EXIF orientation is applied here, since a phone photo stored sideways
+    with an orientation tag would otherwise be scored sideways (and verdicts flip).
 
     `draft_size` lets the JPEG decoder scale down by a power of two while decoding (DCT
     scaling) when the image will be resized to about that size anyway: several times faster
@@ -59,27 +85,53 @@ def decode_rgb(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Palette images with transparency"
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise BadImage(
-                    f"{name}: {width}x{height} = {width * height:,} pixels is above the "
-                    f"limit of {max_pixels:,} (possible decompression bomb; raise --max-pixels "
-                    "if the image is genuine)"
-                )
-            if draft_size and img.format == "JPEG":
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            _check_size(img.size, name, max_pixels)
+            if draft_size and img.format in {"JPEG", "MPO"}:
                 img.draft("RGB", (draft_size, draft_size))
             img.load()
+            _apply_orientation(img)  # after draft: transposing needs the loaded pixels
             return to_rgb(img)
     except BadImage:
         raise
     except Image.DecompressionBombError as exc:
         raise BadImage(f"{name}: refused as a decompression bomb ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise BadImage(f"{name}: {_unidentified_reason(data)}") from None
     except Exception as exc:  # PIL raises many types: OSError, SyntaxError, ValueError...
-        reason = str(exc) or type(exc).__name__
-        if "cannot identify image file" in reason:
-            reason = "not an image (unrecognised format)"
-        raise BadImage(f"{name}: {reason}") from None
+        raise BadImage(f"{name}: {str(exc) or type(exc).__name__}") from None
+
+
+def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> None:
+    """Refuse from the header alone: bombs before allocating, slivers before scoring."""
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadImage(
+            f"{name}: {width}x{height} = {width * height:,} pixels is above the "
+            f"limit of {max_pixels:,} (possible decompression bomb; raise --max-pixels "
+            "if the image is genuine)"
+        )
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise BadImage(
+            f"{name}: too small to carry evidence: {width}x{height} px, minimum {MIN_IMAGE_SIDE}"
+        )
+
+
+def _apply_orientation(img: Image.Image) -> None:
+    """Rotate/mirror in place as the EXIF orientation tag says; a broken EXIF block is ignored
+    (the pixels are fine, only the hint is lost)."""
+    try:
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:
+        return
+    if orientation in range(2, 9):
+        ImageOps.exif_transpose(img, in_place=True)
+
+
+def _unidentified_reason(data: bytes) -> str:
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "unsupported format: HEIC (install pillow-heif to read phone photos)"
+    return f"not an image in a supported format ({', '.join(ALLOWED_FORMATS)})"
 
 
 def load_rgb(
