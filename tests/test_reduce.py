@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepfake_detect.classify import TRUSTED_TYPES, dump_estimator, load_estimator
+from deepfake_detect.errors import ConfigError, UnknownNameError
 from deepfake_detect.reduce import (
-
     AutoencoderReducer,
     PCAReducer,
     create_reducer,
@@ -58,11 +58,20 @@ def test_sklearn_compatible(estimator, check):
 
 
 def test_create_reducer_rejects_unknown_names_and_parameters():
-    with pytest.raises(KeyError, match="choose from: autoencoder, none, pca"):
+    with pytest.raises(UnknownNameError, match="choose from: " + ", ".join(list_reducers()) + "$"):
         create_reducer("umap")
-    with pytest.raises(ValueError, match=r"no parameter 'n_component'; valid: n_components, random_state, whiten$"):
+    valid = ", ".join(sorted(PCAReducer().get_params()))
+    with pytest.raises(ConfigError, match=rf"^reducer 'pca' has no parameter 'n_component'; valid: {valid}$"):
         create_reducer("pca", n_component=8)
     assert create_reducer("autoencoder", bottleneck=8).bottleneck == 8
+
+
+@pytest.mark.parametrize("name", list_reducers())
+def test_a_value_of_the_wrong_type_is_a_one_line_config_error(name):
+    numeric = [k for k, v in create_reducer(name).get_params().items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    for parameter in numeric:
+        with pytest.raises(ConfigError, match=rf"^reducer '{name}': parameter '{parameter}' must be like"):
+            create_reducer(name, **{parameter: "high"})
 
 
 def test_pca_clips_an_integer_request_to_what_the_data_allows():

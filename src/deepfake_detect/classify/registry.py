@@ -8,14 +8,14 @@ searches, and the scaling is never something a caller can forget.
 
 from __future__ import annotations
 
-from ..errors import UnknownNameError
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ..errors import ConfigError, UnknownNameError
+from .params import set_checked_params
 
 if TYPE_CHECKING:  # sklearn is imported when a classifier is built: listing names stays instant
     from sklearn.base import BaseEstimator
@@ -70,32 +70,25 @@ def create_classifier(name: str, search: bool = False, **params) -> BaseEstimato
 
     `search=True` wraps it in a 3-fold GridSearchCV over the registered grid (C, for the
     SVMs and the linear probe); the result still fits, predicts and scores like the
-    Pipeline. An unknown parameter, or a searched one given explicitly, is a one-line
-    ValueError, so a typo in a config fails before hours of feature extraction.
+    Pipeline. An unknown name is an UnknownNameError; an unknown parameter, a value of the
+    wrong type, or a searched parameter given explicitly is a one-line ConfigError, so a
+    typo in a config fails before hours of feature extraction.
     """
     info = classifier_info(name)
+    if not isinstance(search, bool):
+        raise ConfigError(f"classifier '{name}': search must be true or false, got {search!r}")
     pipeline = info.factory()
-    _check_params(name, pipeline[-1], params)
-    pipeline[-1].set_params(**params)
+    set_checked_params("classifier", name, pipeline[-1], params)
     return _grid_search(info, pipeline, params) if search else pipeline
-
-
-def _check_params(name: str, classifier: BaseEstimator, params: dict) -> None:
-    valid = sorted(classifier.get_params(deep=True))
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"classifier '{name}' has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
-        )
 
 
 def _grid_search(info: ClassifierInfo, pipeline: Pipeline, params: dict) -> GridSearchCV:
     if info.search_grid is None:
         searchable = [name for name in list_classifiers() if _REGISTRY[name].search_grid is not None]
-        raise ValueError(f"classifier '{info.name}' has no search grid; search=True works for: {', '.join(searchable)}")
+        raise ConfigError(f"classifier '{info.name}' has no search grid; search=True works for: {', '.join(searchable)}")
     clashing = sorted(set(params) & set(info.search_grid))
     if clashing:
-        raise ValueError(f"classifier '{info.name}': search=True chooses {', '.join(clashing)}; do not also set it")
+        raise ConfigError(f"classifier '{info.name}': search=True chooses {', '.join(clashing)}; do not also set it")
     from sklearn.model_selection import GridSearchCV
 
     grid = {f"{CLASSIFIER_STEP}__{key}": list(values) for key, values in info.search_grid.items()}

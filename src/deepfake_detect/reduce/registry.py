@@ -7,14 +7,16 @@ so every hyper-parameter stays visible to `get_params`, `clone` and grid searche
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..classify.params import set_checked_params
 from ..errors import UnknownNameError
 
-from collections.abc import Callable
+if TYPE_CHECKING:  # the families import sklearn; this module alone does not
+    from sklearn.base import TransformerMixin
 
-from sklearn.base import TransformerMixin
-from sklearn.preprocessing import FunctionTransformer
-
-Factory = Callable[[], TransformerMixin]
+Factory = Callable[[], "TransformerMixin"]
 
 _REGISTRY: dict[str, Factory] = {}
 
@@ -35,24 +37,20 @@ def list_reducers() -> list[str]:
 def create_reducer(name: str, **params) -> TransformerMixin:
     """An unfitted transformer; `params` override the registered defaults.
 
-    An unknown parameter is a one-line ValueError naming the valid ones, so a typo in a
-    config file fails before hours of feature extraction, not silently.
+    An unknown name is an UnknownNameError; an unknown parameter or a value of the wrong
+    type is a one-line ConfigError naming the valid ones, so a typo in a config file fails
+    before hours of feature extraction, not silently.
     """
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise UnknownNameError("reducer", name, list_reducers()) from None
-    reducer = factory()
-    valid = sorted(reducer.get_params(deep=False))
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"reducer '{name}' has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid) or '(none)'}"
-        )
-    return reducer.set_params(**params)
+    return set_checked_params("reducer", name, factory(), params, deep=False)
 
 
 @register_reducer
 def none() -> TransformerMixin:
     """The identity: the baseline every reduction must beat to earn its place."""
+    from sklearn.preprocessing import FunctionTransformer
+
     return FunctionTransformer()
