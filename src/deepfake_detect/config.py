@@ -114,17 +114,29 @@ class GridConfig(Strict):
 
 
 
-def load_config(path: str | Path) -> GridConfig:
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file of settings, or one ConfigError line: missing, unreadable, not YAML, not a mapping."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if raw is None:
+        return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    config = GridConfig.model_validate(raw)
+        raise ConfigError(f"{path}: expected a mapping of settings, found a {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path) -> GridConfig:
+    path = Path(path)
+    config = GridConfig.model_validate(read_yaml_mapping(path))
     return resolve_paths(config, path.parent)
 
 
