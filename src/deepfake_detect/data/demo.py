@@ -1,6 +1,7 @@
 """The demo set: real photo crops and "fakes" made from the same crops by a simulated
 generator's last stage (downsample, then upsample through a transposed convolution or an
-upsample-and-convolve layer).
+upsample-and-convolve layer; the simulations live in `generators.simulated_net`, where the
+make-fakes workflow uses them too).
 
 Zhang et al. 2019 ("Detecting and Simulating Artifacts in GAN Fake Images") and Durall et al.
 2020 ("Watch your Up-Convolution") show that these decoder stages leave checkerboard patterns
@@ -16,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 import torch
-import torch.nn.functional as F
 from PIL import Image
+
+from ..generators.simulated_net import SIMULATED, draw_simulated
 
 PHOTOS = (
     "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
     "retina", "camera", "brick", "grass", "gravel", "moon", "coins", "clock",
 )
-GENERATORS = ("tconv", "upsample_conv")
+GENERATORS = tuple(SIMULATED)  # ("tconv", "upsample_conv")
 
 
 def _photos() -> list[np.ndarray]:
@@ -48,36 +50,25 @@ def _crops(count: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     return crops
 
 
-def _bilinear_kernel(size: int = 4) -> torch.Tensor:
-    factor = (size + 1) // 2
-    center = factor - 0.5
-    ramp = 1 - torch.abs(torch.arange(size, dtype=torch.float32) - center) / factor
-    return ramp[:, None] * ramp[None, :]
-
-
 def simulate_generator(crop: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """Downsample 2x, then upsample back as a generator decoder would, with a slightly
-    "mis-learned" kernel: the imperfect weights are what leave periodic traces."""
-    x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
-    low = F.avg_pool2d(x, 2)
-    if kind == "tconv":
-        kernel = _bilinear_kernel(4) * (1 + 0.35 * torch.from_numpy(rng.standard_normal((4, 4))).float())
-        weight = kernel.expand(3, 1, 4, 4).contiguous()
-        up = F.conv_transpose2d(low, weight, stride=2, padding=1, groups=3)
-    elif kind == "upsample_conv":
-        kernel = torch.from_numpy(rng.uniform(0.2, 1.0, (3, 3))).float()
-        weight = (kernel / kernel.sum()).expand(3, 1, 3, 3).contiguous()
-        up = F.conv2d(F.interpolate(low, scale_factor=2, mode="nearest"), weight, padding=1, groups=3)
-    else:
+    """One crop through a simulated decoder whose kernel is drawn anew from `rng`: each demo
+    fake comes from a slightly different "mis-learned" up-sampler (generators.simulated_net)."""
+    if kind not in SIMULATED:
         raise ValueError(f"unknown simulated generator '{kind}'")
-    out = (up.clamp(0, 1) * 255 + 0.5).to(torch.uint8)[0].permute(1, 2, 0)
+    generator = draw_simulated(kind, rng)
+    x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        out = (generator(x) * 255 + 0.5).to(torch.uint8)[0].permute(1, 2, 0)
     return out.numpy()
 
 
 def make_demo_dataset(
     out_dir: str | Path, per_class: int = 150, size: int = 64, seed: int = 0
 ) -> Path:
-    """Write `out_dir/<generator>/{0_real,1_fake}/*.png`; reuse it when already complete."""
+    """Write `out_dir/<generator>/{0_real,1_fake}/*.png`; reuse it when already complete.
+
+    `size` must be a multiple of 8, like every generator's input.
+    """
     out_dir = Path(out_dir)
     marker = out_dir / f".complete-{per_class}-{size}-{seed}"
     if marker.exists():
