@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import pytest
 
 from deepfake_detect.data import DatasetError, load_dataset
@@ -75,3 +78,46 @@ def test_empty_and_one_class_are_clear_errors(tmp_path):
 def test_non_image_files_in_label_folders_are_kept_for_reporting(image_folder):
     (image_folder / "real" / "readme.txt").write_text("hi")
     assert any(r.path.name == "readme.txt" for r in from_folder(image_folder).records)
+
+
+def test_symlink_loop_does_not_multiply_records(image_folder):
+    os.symlink("..", image_folder / "real" / "loop")
+    assert from_folder(image_folder).counts() == {"real": 12, "fake": 12}
+
+
+def test_copies_are_kept_and_counted_in_one_warning(image_folder, capsys):
+    for i in range(3):
+        shutil.copy(image_folder / "real" / "img000.png", image_folder / "real" / f"copy{i}.png")
+    data = load_dataset(image_folder)
+    assert data.counts() == {"real": 15, "fake": 12}
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "3 file(s) repeat" in err
+
+
+def test_same_picture_as_real_and_fake_is_left_out_and_named(image_folder, capsys):
+    shutil.copy(image_folder / "real" / "img005.png", image_folder / "fake" / "leaked.png")
+    data = load_dataset(image_folder)
+    assert data.counts() == {"real": 11, "fake": 12}
+    paths = [r.path for r in data.records]
+    assert image_folder / "real" / "img005.png" not in paths and image_folder / "fake" / "leaked.png" not in paths
+    assert len(data.ids) == len(data.records)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "labelled both real and fake" in err and "img005.png" in err and "leaked.png" in err
+
+
+def test_csv_from_a_spreadsheet_with_byte_order_mark_and_groups(image_folder):
+    manifest = image_folder / "list.csv"
+    text = "path,label,generator,group\nreal/img000.png,real,,src0\nfake/img000.png,fake,sd14,src0\nreal/img001.png,0,,\n"
+    manifest.write_bytes(text.encode("utf-8-sig"))
+    data = load_dataset(manifest)
+    assert [r.label for r in data.records] == [0, 1, 0]
+    assert data.groups == ["src0", "src0", None]
+    assert load_dataset(image_folder).groups is None
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_csv_in_another_encoding_says_to_save_as_utf8(image_folder, encoding):
+    manifest = image_folder / "list.csv"
+    manifest.write_bytes("path,label\nreal/café.png,0\n".encode(encoding))
+    with pytest.raises(DatasetError, match=r"list.csv: not UTF-8 text .*save it as UTF-8"):
+        load_dataset(manifest)
