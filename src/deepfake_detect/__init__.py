@@ -2,6 +2,47 @@
 
 The package follows the pipeline: data -> transforms -> backbones -> features (cache) ->
 reduce -> classify -> evaluate -> report; plus finetune, detector, serve and the cli.
+
+The front door, for use from Python::
+
+    import deepfake_detect as dd
+
+    data = dd.load_dataset("photos/")                 # real/ and fake/ folders, a CSV, a named set
+    backbone = dd.create_backbone("efficientnet_lite0")
+    dd.run_grid(dd.load_config("configs/cifake.yaml"), "runs/cifake")
+    detector = dd.load_detector("detectors/demo")
+    for row in detector.predict(["a.jpg", "b.png"]):
+        print(row.path, row.probability, row.verdict)
+
+Names are resolved on first use (PEP 562), so `import deepfake_detect` stays instant and the
+command line does not pay for torch before it needs it.
 """
 
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
+
+_FRONT_DOOR = {
+    "load_dataset": ("data", "load_dataset"),
+    "create_backbone": ("backbones", "create_backbone"),
+    "list_backbones": ("backbones", "list_backbones"),
+    "load_config": ("config", "load_config"),
+    "run_grid": ("grid", "run_grid"),
+    "Detector": ("detector", "Detector"),
+    "make_fakes": ("fakes", "make_fakes"),
+    "list_generators": ("generators", "list_generators"),
+}
+__all__ = [*_FRONT_DOOR, "load_detector", "__version__"]
+
+
+def load_detector(path: str, device: str | None = None) -> Any:
+    """A trained detector folder, checked (hashes, schema, format version) and ready to predict."""
+    return __getattr__("Detector").load(path, device)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FRONT_DOOR:
+        module, attribute = _FRONT_DOOR[name]
+        return getattr(import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
