@@ -1,47 +1,86 @@
-"""The grid's config file, validated up front: a typo is one line before any work starts.
+"""The grid's config file, validated up front: every mistake is one line before any work starts.
 
-Everything a run does is written here; the run folder keeps an exact copy, so a run can be
-reproduced from its own folder.
+Names (backbones, reductions, classifiers, robustness datasets), estimator parameters and
+their types, robustness levels and duplicate method labels are all checked here, so a typo
+never surfaces as a traceback after hours of feature extraction. Everything a run does is
+written here; the run folder keeps an exact copy, so a run can be reproduced from its folder.
+
+Methods are identified by labels. A classifier or reduction key is a label whose part before
+'@' names the registry entry (`{"svm_rbf@C=3": {C: 3}, svm_rbf: {}}` runs the SVM twice); a
+transform's label is its name plus the parameters that differ from the defaults.
 """
 
 from __future__ import annotations
 
-from .errors import ConfigError
-
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import ConfigError, UnknownNameError, UserError
+from .runtime import atomic_write_text
 from .transforms import TransformSpec
+from .transforms.degrade import ROBUSTNESS_LEVELS
+from .transforms.preprocess import PreprocessPolicy
+
+LABEL_SEPARATOR = "@"
+"""In a method label, what comes before it names the registry entry."""
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_names(kind: str, names: list[str], valid: list[str]) -> None:
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise ValueError(f"unknown {kind} {', '.join(repr(u) for u in unknown)}; valid: {', '.join(valid)}")
+def registry_name(label: str) -> str:
+    """`svm_rbf@C=3` -> `svm_rbf`."""
+    return label.split(LABEL_SEPARATOR, 1)[0]
+
+
+def transform_label(spec: TransformSpec) -> str:
+    """The method column of a transform: its name plus parameters that differ from the defaults."""
+    return spec.label()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reduction or classifier of the grid: its label, registry entry and parameters."""
+
+    label: str
+    name: str
+    params: dict[str, Any]
 
 
 class WithinProtocol(Strict):
     test_size: float = Field(0.2, gt=0, lt=1)
-    seeds: list[int] = [0]
+    seeds: list[int] = Field([0], min_length=1)
+
+
+JpegQuality = Annotated[int, Field(ge=1, le=100)]
+BlurSigma = Annotated[float, Field(ge=0)]
+ScaleFactor = Annotated[float, Field(gt=0, le=1)]
 
 
 class RobustnessProtocol(Strict):
     """UniversalFakeDetect / SIDBench perturbations of the test images."""
 
-    jpeg: list[int] = [100, 90, 75, 60, 45, 30]
-    blur: list[float] = [0.0, 1.0, 2.0, 3.0, 4.0]
-    downscale: list[float] = [1.0, 0.75, 0.5]
+    jpeg: list[JpegQuality] = [int(q) for q in ROBUSTNESS_LEVELS["jpeg"]]
+    """JPEG quality, 1..100."""
+    blur: list[BlurSigma] = [float(s) for s in ROBUSTNESS_LEVELS["blur"]]
+    """Gaussian sigma in pixels, >= 0."""
+    downscale: list[ScaleFactor] = [float(f) for f in ROBUSTNESS_LEVELS["downscale"]]
+    """Scale factor in (0, 1]."""
     datasets: list[str] | None = None
     """Test sets to perturb (default: all)."""
     top: int | None = Field(5, ge=1)
     """Perturb only for the best N methods of the within protocol (None: all; it is costly)."""
+
+    def levels(self) -> list[tuple[str, float]]:
+        """(kind, level) pairs in config order."""
+        return [("jpeg", float(q)) for q in self.jpeg] + [("blur", s) for s in self.blur] + [
+            ("downscale", f) for f in self.downscale
+        ]
 
 
 class Protocols(Strict):
@@ -56,13 +95,15 @@ class GridConfig(Strict):
     """name -> folder, CSV manifest, named public set, or a list of these."""
     data_root: str | None = None
     max_per_class: int | None = Field(None, ge=1)
-    preprocess: Literal["resize", "center_crop"] = "resize"
+    preprocess: PreprocessPolicy = "resize"
     backbones: list[str] = ["efficientnet_lite0"]
     weights: dict[str, str] = {}
     """backbone -> 'pretrained', 'random' or a local file."""
     transforms: list[TransformSpec] = [TransformSpec()]
     reductions: dict[str, dict[str, Any]] = {"none": {}}
+    """label -> parameters; the label before '@' names the reducer."""
     classifiers: dict[str, dict[str, Any]] = {"linear_probe": {}}
+    """label -> parameters (`search: true` for a small search over C); before '@': the classifier."""
     protocols: Protocols = Protocols()
     finetuned: list[str] = []
     """Detector folders of fine-tuned networks to evaluate beside the grid (Approach 1)."""
@@ -75,6 +116,8 @@ class GridConfig(Strict):
     @field_validator("transforms", mode="before")
     @classmethod
     def _transform_names(cls, value: Any) -> Any:
+        if isinstance(value, str | dict):
+            value = [value]
         return [{"name": v} if isinstance(v, str) else v for v in value]
 
     @field_validator("reductions", "classifiers", mode="before")
@@ -85,33 +128,76 @@ class GridConfig(Strict):
             value = [value]
         if isinstance(value, list):
             return {name: {} for name in value}
-        return {k: (v or {}) for k, v in value.items()}
+        if isinstance(value, dict):
+            return {k: (v or {}) for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
-    def _known_names(self) -> GridConfig:
+    def _check_everything(self) -> GridConfig:
+        """Names first (cheap: no scikit-learn, no torch), then parameters (builds estimators)."""
         from .backbones import list_backbones
         from .classify import list_classifiers
 
-        if "all" in self.classifiers:
-            self.classifiers = {name: self.classifiers.get(name, {}) for name in list_classifiers()}
-        _check_names("classifier", list(self.classifiers), list_classifiers())
-        _check_names("backbone", self.backbones, list_backbones())
-        from .reduce import list_reducers  # after the cheap checks: its estimators import sklearn
-
-        if "all" in self.reductions:
-            self.reductions = {name: self.reductions.get(name, {}) for name in list_reducers()}
-        _check_names("reduction", list(self.reductions), list_reducers())
         if not self.datasets:
             raise ValueError("no datasets named")
+        self.classifiers = _expand_all(self.classifiers, list_classifiers())
+        _check_names("classifier", self.classifiers, list_classifiers())
+        for backbone in self.backbones:
+            if backbone not in list_backbones():
+                raise UnknownNameError("backbone", backbone, list_backbones())
         robustness = self.protocols.robustness
-        if robustness and robustness.datasets:
-            _check_names("robustness dataset", robustness.datasets, list(self.datasets))
+        for name in (robustness.datasets or []) if robustness else []:
+            if name not in self.datasets:
+                raise UnknownNameError("robustness dataset", name, list(self.datasets))
+        if robustness and not self.protocols.within:
+            raise ValueError("protocols.robustness needs protocols.within (it retrains on the within split)")
+        labels = [transform_label(t) for t in self.transforms]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"transforms: {', '.join(duplicates)} given twice (labels must differ)")
+        from .reduce import list_reducers  # after the cheap checks: its estimators import sklearn
+
+        self.reductions = _expand_all(self.reductions, list_reducers())
+        _check_names("reducer", self.reductions, list_reducers())
+        self._check_parameters()
         return self
+
+    def _check_parameters(self) -> None:
+        from .classify import create_classifier
+        from .reduce import create_reducer
+
+        for step in self.reduction_steps():
+            create_reducer(step.name, **step.params)
+        for step in self.classifier_steps():
+            create_classifier(step.name, **step.params)
+
+    def reduction_steps(self) -> list[Step]:
+        return [Step(label, registry_name(label), params) for label, params in self.reductions.items()]
+
+    def classifier_steps(self) -> list[Step]:
+        return [Step(label, registry_name(label), params) for label, params in self.classifiers.items()]
+
+    def transform_by_label(self) -> dict[str, TransformSpec]:
+        return {transform_label(t): t for t in self.transforms}
 
     def base_dir(self, config_path: Path | None) -> Path:
         return config_path.parent if config_path else Path.cwd()
 
 
+def _expand_all(steps: dict[str, dict[str, Any]], every: list[str]) -> dict[str, dict[str, Any]]:
+    """`all` stands for every registered entry, with the parameters given for `all`."""
+    if "all" not in steps:
+        return steps
+    shared = steps["all"]
+    expanded = {name: dict(shared) for name in every}
+    expanded.update({label: params for label, params in steps.items() if label != "all"})
+    return expanded
+
+
+def _check_names(kind: str, steps: dict[str, dict[str, Any]], valid: list[str]) -> None:
+    for label in steps:
+        if registry_name(label) not in valid:
+            raise UnknownNameError(kind, registry_name(label), valid)
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -126,7 +212,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -135,9 +221,26 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> GridConfig:
+    """Read and validate a grid config; any problem is a ConfigError naming the file."""
     path = Path(path)
-    config = GridConfig.model_validate(read_yaml_mapping(path))
+    raw = read_yaml_mapping(path)
+    try:
+        config = GridConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {validation_message(exc)}") from None
+    except UserError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return resolve_paths(config, path.parent)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line: `where: what; where: what`."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(map(str, error["loc"]))
+        text = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {text}" if where else text)
+    return "; ".join(problems)
 
 
 def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
@@ -162,5 +265,10 @@ def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
     return config.model_copy(update=update)
 
 
+def config_yaml(config: GridConfig) -> str:
+    """The config as YAML that `load_config` reads back to the same settings."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
 def dump_config(config: GridConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(path, config_yaml(config))
