@@ -160,3 +160,13 @@ def test_formats_outside_the_photo_list_never_reach_their_decoder(tmp_path, monk
     with pytest.raises(BadImage, match="drawing.eps: not an image in a supported format"):
         load_rgb(path)
     assert not calls
+
+
+def test_an_open_pil_image_gets_the_same_pixels_as_its_bytes():
+    data = with_orientation(two_colour_image(), 6)
+    opened = Image.open(io.BytesIO(data))
+    out = images.as_upright_rgb(opened, "upload")
+    assert np.array_equal(np.asarray(out), np.asarray(decode_rgb(data)))
+    assert opened.size == (32, 64)  # the caller's image is left as it was
+    with pytest.raises(BadImage, match="upload: too small"):
+        images.as_upright_rgb(Image.new("RGB", (8, 8)), "upload")

@@ -15,6 +15,7 @@ from .images import (
     DEFAULT_MAX_PIXELS,
     MIN_IMAGE_SIDE,
     BadImage,
+    as_upright_rgb,
     decode_rgb,
     load_rgb,
 )
@@ -23,5 +24,5 @@ from .walk import walk_files
 __all__ = [
     "FAKE", "NAMED_DATASETS", "REAL", "Dataset", "DatasetError", "ImageRecord", "load_dataset",
     "ALLOWED_FORMATS", "DECODE_VERSION", "DEFAULT_MAX_PIXELS", "MIN_IMAGE_SIDE", "BadImage",
-    "decode_rgb", "load_rgb", "walk_files",
+    "as_upright_rgb", "decode_rgb", "load_rgb", "walk_files",
 ]

@@ -90,8 +90,7 @@ def decode_rgb(
             if draft_size and img.format in {"JPEG", "MPO"}:
                 img.draft("RGB", (draft_size, draft_size))
             img.load()
-            _apply_orientation(img)  # after draft: transposing needs the loaded pixels
-            return to_rgb(img)
+            return to_rgb(_upright(img))  # after draft: transposing needs the loaded pixels
     except BadImage:
         raise
     except Image.DecompressionBombError as exc:
@@ -117,15 +116,27 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> Non
         )
 
 
-def _apply_orientation(img: Image.Image) -> None:
-    """Rotate/mirror in place as the EXIF orientation tag says; a broken EXIF block is ignored
-    (the pixels are fine, only the hint is lost)."""
+def as_upright_rgb(img: Image.Image, name: str = "<image>") -> Image.Image:
+    """An image already in memory (a caller's PIL image) made what `decode_rgb` makes of
+    bytes: refused when too small, turned upright, 8-bit RGB. The caller's image is not
+    changed, so a PIL input and the same picture as a file give the same pixels."""
+    _check_size(img.size, name, max_pixels=None)
+    try:
+        return to_rgb(_upright(img))
+    except Exception as exc:  # e.g. a lazily opened image whose file is truncated
+        raise BadImage(f"{name}: {str(exc) or type(exc).__name__}") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image rotated/mirrored as its EXIF orientation tag says (a new image), or itself.
+    A broken EXIF block is ignored: the pixels are fine, only the hint is lost."""
     try:
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:
-        return
-    if orientation in range(2, 9):
-        ImageOps.exif_transpose(img, in_place=True)
+        return img
+    if orientation not in range(2, 9):
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def _unidentified_reason(data: bytes) -> str:
