@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,29 @@ def single_threaded_native_code():
     spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
     with threadpool_limits(1):
         yield
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: object) -> CliResult:
+    """The real command line, through its one dispatcher (`cli.run`), with output captured.
+
+    Exit codes and error lines are exactly what a user sees; a bug still raises here.
+    """
+    from typer.testing import CliRunner
+
+    from deepfake_detect.cli import run
+
+    with CliRunner().isolation() as (stdout, stderr, _):
+        code = run([str(a) for a in args])
+        out, err = stdout.getvalue().decode("utf-8", "replace"), stderr.getvalue().decode("utf-8", "replace")
+    return CliResult(int(code), out, err)

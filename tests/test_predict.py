@@ -12,19 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_real_fake_folder
-from typer.testing import CliRunner
+from conftest import make_real_fake_folder, run_cli
 
-from deepfake_detect.cli import app
 from deepfake_detect.detector import Detector
-from deepfake_detect.detector.predict import collect_inputs
+from deepfake_detect.cli.rows import collect_inputs
 
-APP = app
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(APP, [str(a) for a in args], catch_exceptions=False)
+def invoke(*args: object):
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +114,7 @@ def test_explicitly_named_non_image_gets_an_error_row(workspace):
     (["--detector-is-missing"], None),
 ])
 def test_predict_usage_errors_exit_2(workspace, args, message):
-    result = runner.invoke(APP, ["predict", str(workspace["detector"]), str(workspace["mixed"]), *args])
+    result = invoke("predict", workspace["detector"], workspace["mixed"], *args)
     assert result.exit_code == 2
     if message:
         assert message in result.stderr
@@ -155,3 +149,35 @@ def test_a_new_process_gives_identical_scores_and_exit_code_1(workspace, tmp_pat
     assert [r["probability"] for r in rows] == [h.probability for h in here]
     assert [r["error"] is None for r in rows] == [h.ok for h in here]
     assert sum(r["error"] is None for r in rows) == 22
+
+
+def test_non_utf8_file_names_are_escaped_not_fatal(workspace, tmp_path):
+    """A name that is not valid UTF-8 gets a row with its bytes escaped; every row is written."""
+    folder = tmp_path / "names"
+    folder.mkdir()
+    source = (workspace["data"] / "real" / "img000.png").read_bytes()
+    odd = os.fsdecode(b"caf\xe9-latin1.png")  # Latin-1 bytes: not UTF-8
+    (folder / odd).write_bytes(source)
+    for i in range(3):
+        (folder / f"plain{i}.png").write_bytes(source)
+    for suffix in ("csv", "jsonl", "json", "txt"):
+        out = tmp_path / f"rows.{suffix}"
+        result = invoke("predict", workspace["detector"], folder, "-o", out)
+        assert result.exit_code == 0, result.output
+        text = out.read_bytes().decode("utf-8")  # valid UTF-8 throughout
+        assert "caf\\xe9-latin1.png" in text and text.count("plain") == 3
+    rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))
+    assert len(rows) == 4 and all(r["verdict"] in ("real", "fake") for r in rows)
+
+
+def test_output_problems_are_one_line_exit_2(workspace, tmp_path):
+    folder = invoke("predict", workspace["detector"], workspace["mixed"], "-o", tmp_path)
+    assert folder.exit_code == 2 and "is a folder" in folder.stderr
+    unknown = invoke("predict", workspace["detector"], workspace["mixed"], "-o", tmp_path / "rows.xlsx")
+    assert unknown.exit_code == 2 and "cannot tell the format" in unknown.stderr
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where a folder should be")
+    unwritable = invoke("predict", workspace["detector"], workspace["mixed"], "-o", blocked / "rows.csv")
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.stderr
+    for result in (folder, unknown, unwritable):
+        assert len(result.stderr.strip().splitlines()) == 1

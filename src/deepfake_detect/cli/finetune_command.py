@@ -9,36 +9,38 @@ config.yaml works, so a run can be repeated from its folder), then the defaults 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
 from ..console import console
+from ..errors import ConfigError, ExitStatus, FinetuneError
+from .app import app
+from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOption, WorkersOption, out_option
 
 # Flags that live inside the nested `augment` section of the config.
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob"}
 NOT_CONFIG = {"config", "resume"}
 
 
-def finetune_command(
+@app.command()
+def finetune(
     ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Argument(
+    dataset: Annotated[Optional[str], typer.Argument(
         help="Training data: folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
     arch: Annotated[str, typer.Option(help="resnet18 | resnet50 | efficientnet_lite0")] = "resnet50",
-    out: Annotated[Path | None, typer.Option(help="Run folder (checkpoints, results, report, detector/)")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML with any of these options; flags override it")] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs (the recipe's 80 assumes a GPU)")] = 80,
-    batch_size: Annotated[int, typer.Option(help="Images per SGD step")] = 128,
+    out: Annotated[Optional[Path], out_option("Run folder (checkpoints, results, report, detector/)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML with any of these options; flags override it")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs (the recipe's 80 assumes a GPU)")] = 80,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per SGD step")] = 128,
     lr: Annotated[float, typer.Option(help="SGD learning rate; 1e-5 suits 80 epochs, raise it for short runs")] = 1e-5,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
-    image_size: Annotated[int, typer.Option(help="Network input size in pixels")] = 256,
-    preprocess: Annotated[str, typer.Option(
+    image_size: Annotated[int, typer.Option(min=8, help="Network input size in pixels")] = 256,
+    preprocess: Annotated[Preprocess, typer.Option(
         help="resize (bicubic, to the input size; small images are resized up, then cropped) | "
-             "center_crop (no resampling; small images are zero-padded)")] = "resize",
-    weights: Annotated[str, typer.Option(
-        help="pretrained | random | PATH to a weights file (offline, only efficientnet_lite0 has "
-             "pretrained weights; ResNets need a downloaded file)")] = "pretrained",
+             "center_crop (no resampling; small images are zero-padded)")] = Preprocess.resize,
+    weights: WeightsOption = "pretrained",
     test_size: Annotated[float, typer.Option(help="Held-out test fraction (the grid's split, same seed)")] = 0.2,
     val_size: Annotated[float, typer.Option(help="Validation fraction, carved out of the training part")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the splits, the head, shuffling and augmentation")] = 0,
@@ -49,33 +51,29 @@ def finetune_command(
         help="Chance of JPEG re-encoding, quality ~ U{30..100} (CNNDetection used 0.1 or 0.5)")] = 0.1,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips")] = True,
     crop: Annotated[bool, typer.Option("--crop/--no-crop", help="Random crops")] = True,
-    early_stopping: Annotated[int | None, typer.Option(
+    early_stopping: Annotated[Optional[int], typer.Option(
         help="Stop after N epochs without a better validation AUC")] = None,
     schedule: Annotated[str, typer.Option(help="Learning-rate schedule: none | cosine | step")] = "none",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out from its last checkpoint")] = False,
-    test: Annotated[list[str] | None, typer.Option(
+    test: Annotated[Optional[list[str]], typer.Option(
         help="Extra test set for the cross-dataset protocol (repeatable)")] = None,
     robustness: Annotated[bool, typer.Option(
         help="Also test on the held-out split under JPEG 100..30, blur 0..4, downscale 1..0.5")] = False,
-    max_per_class: Annotated[int | None, typer.Option(help="Sample at most N images per class")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decoding processes (default min(4, cores))")] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
-    data_root: Annotated[Path | None, typer.Option(
-        help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")] = None,
-) -> None:
-    """Fine-tune an ImageNet-pretrained CNN end to end to tell real (0) from generated (1) images."""
-    from .train import run_finetune
+    max_per_class: MaxPerClassOption = None,
+    workers: WorkersOption = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
+    data_root: DataRootOption = None,
+) -> int:
+    """Fine-tune a CNN end to end to tell real (0) from generated (1) images."""
+    from ..finetune import run_finetune
 
+    settings = resolve_config(ctx, config)
     try:
-        settings = resolve_config(ctx, config)
         result = run_finetune(settings, resume=resume)
-    except user_errors() as exc:
-        console.print(f"[red]error:[/] {escape(one_line(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        console.print(f"[red]interrupted[/]: finished epochs are saved in {out or 'the run folder'}; "
+        console.print(f"[red]interrupted[/]: finished epochs are saved in {escape(str(settings.out))}; "
                       "run the same command with --resume to continue", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        return ExitStatus.INTERRUPTED
     within = result.within()
     console.print(
         f"[bold]test[/] on held-out {within['test_dataset']} ({int(within['n_test'])} images): "
@@ -83,11 +81,12 @@ def finetune_command(
         f"detector {result.detector_dir}, report {result.run_dir / 'report.html'}",
         highlight=False, soft_wrap=True,
     )
+    return ExitStatus.OK
 
 
 def resolve_config(ctx: typer.Context, config_file: Path | None):
     """Flags typed on the command line win over the file, the file over the defaults."""
-    from .train import FinetuneConfig
+    from ..finetune import FinetuneConfig
 
     values = read_config_file(config_file) if config_file else {}
     for name, value in ctx.params.items():
@@ -101,8 +100,8 @@ def resolve_config(ctx: typer.Context, config_file: Path | None):
             section[key] = normalise(value)
     missing = [name for name in ("dataset", "out") if values.get(name) is None]
     if missing:
-        raise_usage(f"missing {' and '.join('DATASET' if m == 'dataset' else '--out' for m in missing)} "
-                    "(give it on the command line or in --config)")
+        raise FinetuneError(f"missing {' and '.join('DATASET' if m == 'dataset' else '--out' for m in missing)} "
+                            "(give it on the command line or in --config)")
     return FinetuneConfig.model_validate(values)
 
 
@@ -115,42 +114,14 @@ def was_typed(ctx: typer.Context, name: str) -> bool:
 def normalise(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, Preprocess):
+        return value.value
     return list(value) if isinstance(value, tuple) else value
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    import yaml
+    from ..config import read_yaml_mapping
 
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise_usage(f"{path}: expected a mapping of option names to values")
+    values = read_yaml_mapping(path)
     values.setdefault("augment", {})
     return values
-
-
-def raise_usage(message: str):
-    from .train import FinetuneError
-
-    raise FinetuneError(message)
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    import yaml
-    from pydantic import ValidationError
-
-    from ..backbones import WeightsError
-    from ..data import DatasetError
-    from .train import FinetuneError
-
-    return (FinetuneError, DatasetError, WeightsError, ValidationError, FileNotFoundError, yaml.YAMLError)
-
-
-def one_line(exc: Exception) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()]
-        return "invalid finetune options: " + "; ".join(problems)
-    return " ".join(str(exc).split())

@@ -1,0 +1,122 @@
+"""Commands over datasets and features: `backbones`, `extract`, `reencode`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..console import console, progress_bar, warn
+from ..errors import ExitStatus, UserError
+from .app import app
+from .options import (
+    DEFAULT_MAX_PIXELS,
+    CacheOption,
+    DataRootOption,
+    MaxPerClassOption,
+    MaxPixelsOption,
+    Preprocess,
+    PreprocessOption,
+    WeightsOption,
+    WorkersOption,
+    out_option,
+)
+
+
+def partial_if(skipped: int) -> ExitStatus:
+    """The one rule for every command: some inputs could not be used (each was named) -> 1."""
+    return ExitStatus.PARTIAL if skipped else ExitStatus.OK
+
+
+@app.command("backbones")
+def list_backbones_command() -> None:
+    """List the registered backbones and where their weights come from."""
+    from ..backbones import backbone_info, list_backbones
+
+    table = Table("name", "input", "dim", "weights")
+    for name in list_backbones():
+        info = backbone_info(name)
+        table.add_row(name, str(info.input_size), str(info.embed_dim), info.weights_source)
+    console.print(table)
+
+
+@app.command()
+def extract(
+    dataset: Annotated[str, typer.Argument(help="Folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")],
+    backbone: Annotated[str, typer.Option(help="Registered backbone; see `deepfake-detect backbones`")] = "efficientnet_lite0",
+    transform: Annotated[str, typer.Option(help="none | blur | jitter | blur+jitter")] = "none",
+    weights: WeightsOption = "pretrained",
+    preprocess: PreprocessOption = Preprocess.resize,
+    cache: CacheOption = None,
+    data_root: DataRootOption = None,
+    max_per_class: MaxPerClassOption = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    workers: WorkersOption = None,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+) -> int:
+    """Turn a dataset into cached feature vectors; a second run reads them from the cache.
+
+    Exit status 0 when every image was used, 1 when some were skipped (each is named).
+    """
+    from ..backbones import backbone_info, create_backbone
+    from ..data import load_dataset
+    from ..transforms import TransformSpec
+
+    backbone_info(backbone)  # names are checked before any folder is walked
+    spec = TransformSpec(name=transform)
+    data = load_dataset(dataset, data_root, max_per_class).check_usable()
+    counts = data.counts()
+    console.print(f"{data.name}: {counts['real']} real, {counts['fake']} fake")
+    model = create_backbone(backbone, weights)
+    from ..features import FeatureCache, extract_features, feature_space
+
+    with FeatureCache(cache) as store:
+        todo = len(store.missing(feature_space(model, spec, preprocess.value), data.ids))
+        with progress_bar(f"{backbone} [{spec.name}]", total=todo) as advance:
+            report = extract_features(
+                data, model, store, spec, preprocess.value, batch_size, workers, max_pixels,
+                progress=advance, on_bad=warn,
+            )
+        console.print(
+            f"{report.total} images: {report.cached} from cache, {report.extracted} extracted"
+            + (f" at {report.images_per_second:.1f} img/s" if report.extracted else "")
+            + (f", [yellow]{len(report.bad)} unreadable (skipped)[/]" if report.bad else "")
+            + f"\ncache: {store.path} (space {report.space.key}, dim {report.space.dim})"
+        )
+    return partial_if(len(report.bad))
+
+
+IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+@app.command()
+def reencode(
+    dataset: Annotated[str, typer.Argument(help="Folder, CSV manifest or named set")],
+    out: Annotated[Path, typer.Argument(help="New folder: OUT/real/GENERATOR/... and OUT/fake/GENERATOR/...")],
+    image_format: Annotated[str, typer.Option("--image-format", help="JPEG | PNG | WEBP")] = "JPEG",
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WEBP quality")] = 95,
+    size: Annotated[Optional[int], typer.Option(min=1, help="Also resize every image to SIZE x SIZE")] = None,
+    data_root: DataRootOption = None,
+) -> int:
+    """Re-encode real and fake images alike, when the shortcut guard warns they differ by container."""
+    from ..data import BadImage, load_dataset
+    from ..data.images import reencode as reencode_image
+
+    suffix = IMAGE_FORMATS.get(image_format.upper())
+    if suffix is None:
+        raise UserError(f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, not '{image_format}'")
+    data = load_dataset(dataset, data_root).check_usable()
+    failed = 0
+    with progress_bar("re-encoding", total=len(data)) as advance:
+        for record, image_id in zip(data.records, data.ids):
+            target = out / record.label_name / (record.generator or data.name) / f"{image_id}.{suffix}"
+            try:
+                reencode_image(record.path, target, image_format.upper(), quality, size)
+            except BadImage as exc:
+                failed += 1
+                warn(str(exc))
+            advance(1)
+    console.print(f"{len(data) - failed} images written to {out}" + (f", {failed} unreadable skipped" if failed else ""))
+    return partial_if(failed)

@@ -1,0 +1,212 @@
+"""Commands over detectors: `train` one into a folder, `predict` with it, `serve` it."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..console import console, progress_bar, warn
+from ..errors import ExitStatus, UserError
+from .app import app
+from .options import (
+    DEFAULT_MAX_PIXELS,
+    CacheOption,
+    DataRootOption,
+    DeviceOption,
+    MaxPerClassOption,
+    MaxPixelsOption,
+    Preprocess,
+    WorkersOption,
+    out_option,
+)
+
+GRID_CHOSEN = ("backbone", "weights", "transform", "reduction", "classifier", "preprocess")
+
+
+@app.command()
+def train(
+    output: Annotated[Path, out_option("Detector folder to create")],
+    dataset: Annotated[Optional[str], typer.Argument(help="Folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
+    from_grid: Annotated[Optional[Path], typer.Option("--from-grid", help="Train the best cell of this grid run (RUN_DIR with results.csv and config.yaml)")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Registered backbone (default: efficientnet_lite0)")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="'pretrained', 'random', or a local weights file (default: pretrained)")] = None,
+    transform: Annotated[Optional[str], typer.Option(help="Training augmentation: none | blur | jitter | blur+jitter (default: none)")] = None,
+    reduction: Annotated[Optional[str], typer.Option(help="none | pca | autoencoder (default: none)")] = None,
+    classifier: Annotated[Optional[str], typer.Option(help="Registered classifier (default: linear_probe)")] = None,
+    preprocess: Annotated[Optional[Preprocess], typer.Option(help="resize | center_crop (default: resize)")] = None,
+    calibration: Annotated[str, typer.Option(help="Probability calibration on the validation split: sigmoid (Platt) | isotonic")] = "sigmoid",
+    target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", min=0.0, max=1.0, help="Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5")] = None,
+    validation_size: Annotated[Optional[float], typer.Option(help="Fraction held out for calibration and threshold (default: 0.2)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Split seed (default: 0)")] = None,
+    cache: CacheOption = None,
+    data_root: DataRootOption = None,
+    max_per_class: MaxPerClassOption = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    workers: WorkersOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing detector folder")] = False,
+) -> int:
+    """Train a detector (features, classifier, calibration, threshold) and save it as a folder."""
+    from ..detector import TrainingPlan, plan_from_grid, train_detector
+
+    common = dict(calibration=calibration, target_fpr=target_fpr, validation_size=validation_size, seed=seed,
+                  cache=str(cache) if cache else None)
+    if from_grid is not None:
+        chosen = (backbone, weights, transform, reduction, classifier, preprocess)
+        given = {"DATASET": dataset, **{f"--{n.replace('_', '-')}": v for n, v in zip(GRID_CHOSEN, chosen)}}
+        clashing = [flag for flag, value in given.items() if value is not None]
+        if clashing:
+            raise UserError(f"--from-grid chooses the method and data; do not also give {', '.join(clashing)}")
+        plan = plan_from_grid(from_grid, **common)
+        console.print(f"best grid cell: {_method_text(plan.origin)}", highlight=False)
+    else:
+        if dataset is None:
+            raise UserError("give a DATASET to train on, or --from-grid RUN_DIR")
+        from ..transforms import TransformSpec
+
+        plan = TrainingPlan(
+            dataset=dataset, backbone=backbone or "efficientnet_lite0", weights=weights or "pretrained",
+            transform=TransformSpec(name=transform or "none"), preprocess=(preprocess or Preprocess.resize).value,
+            reduction=reduction or "none", classifier=classifier or "linear_probe",
+            data_root=str(data_root) if data_root else None, max_per_class=max_per_class,
+            **{k: v for k, v in common.items() if v is not None},
+        )
+    trained = train_detector(plan, output, batch_size, workers, progress=progress_bar, on_bad=warn, overwrite=overwrite)
+    _print_training_summary(trained)
+    return ExitStatus.PARTIAL if trained.unreadable else ExitStatus.OK
+
+
+def _method_text(origin: dict | None) -> str:
+    if not origin:
+        return "?"
+    m = origin["method"]
+    return (f"{m['backbone']} [{m['transform']}] + {m['reduction']} + {m['classifier']} on {m['train_dataset']} "
+            f"(mean AUC {origin['mean_auc']:.3f} over {origin['seeds']} seed(s))")
+
+
+def _print_training_summary(trained) -> None:
+    manifest = trained.manifest
+    metrics = manifest["validation"]["metrics"]
+    data = manifest["training_data"]
+    table = Table(title=f"validation ({data['validation']['real']} real, {data['validation']['fake']} fake)")
+    for column in ("AUC", "accuracy", "false alarms (FPR)", "fakes caught (TPR)", "threshold"):
+        table.add_column(column, justify="right")
+    table.add_row(*(_fmt(metrics.get(k)) for k in ("auc", "accuracy", "fpr", "tpr")), f"{manifest['threshold']:.4f}")
+    console.print(table)
+    if trained.unreadable:
+        console.print(f"[yellow]{len(trained.unreadable)} unreadable training images were skipped[/]")
+    console.print(f"detector saved to [bold]{trained.path}[/] (calibration: {manifest['calibration']['method']})")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@app.command()
+def predict(
+    detector: Annotated[Path, typer.Argument(help="Detector folder (from `train` or `finetune`)")],
+    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or .txt files listing paths")],
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table | csv | jsonl | json (default: by the -o suffix, else table on a terminal, csv in a pipe)")] = None,
+    output: Annotated[Optional[Path], out_option("Write rows to this file (.csv, .jsonl, .json, .txt) instead of stdout")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    workers: WorkersOption = None,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+    device: DeviceOption = None,
+) -> int:
+    """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
+
+    Exit status 0 when every image was scored, 1 when some could not be read (each has a row
+    with the reason), 2 on a usage error or when the output cannot be written.
+    """
+    from ..detector import Detector
+    from ..runtime import default_workers
+    from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
+
+    chosen = choose_format(fmt, output)
+    loaded = Detector.load(detector, device)
+    inputs = collect_inputs(paths)
+    for folder in inputs.empty_folders:
+        warn(f"{folder}: no images found (looked for image suffixes, recursively)")
+    if not inputs.paths:
+        raise UserError("nothing to score: no image files among the given paths")
+    if workers is None:
+        workers = default_workers() if len(inputs.paths) > 2 * batch_size else 0
+    handle = open_output(output) if output is not None else None
+    try:
+        writer = make_writer(chosen, handle)
+        results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
+        with progress_bar("predict", total=len(inputs.paths)) as advance:
+            summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
+    finally:
+        if handle is not None:
+            handle.close()
+    style = "yellow" if summary.failed or summary.flagged else "green"
+    console.print(Text(summary.line(), style=style) + Text(f" (threshold {loaded.threshold:.3f})"))
+    if output is not None:
+        console.print(f"rows written to {output}", highlight=False)
+    return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
+
+
+@app.command()
+def serve(
+    detector: Annotated[Path, typer.Argument(help="Detector folder (from `train` or `finetune`)")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels (decompression bombs)")] = 40_000_000,
+    max_request_pixels: Annotated[int, typer.Option(min=1, help="Most decoded pixels in one request, all images together")] = 100_000_000,
+    max_files: Annotated[int, typer.Option(min=1, help="Most images in one request")] = 16,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most images scored in one forward pass")] = 16,
+    max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
+    device: DeviceOption = None,
+) -> None:
+    """Serve the detector: POST /predict, GET /health, GET /model, a web page at /."""
+    import uvicorn
+
+    from ..detector import Detector
+    from ..serve import create_app
+
+    check_port_free(host, port)  # before the model loads, so a busy port costs nothing
+    loaded = Detector.load(detector, device)
+    if not is_loopback(host):
+        warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "
+             "(no authentication); put it behind a proxy with TLS and access control")
+    app_ = create_app(loaded, max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
+                      max_request_pixels=max_request_pixels, max_batch=max_batch, max_files=max_files,
+                      max_queued_images=max_queued)
+    console.print(f"serving {loaded.describe()} at http://{_url_host(host)}:{port}/", highlight=False)
+    uvicorn.run(app_, host=host, port=port, log_level="info", limit_concurrency=max(64, max_queued),
+                timeout_graceful_shutdown=5)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One line when `host:port` cannot be listened on (in use, or not an address of this machine)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UserError(f"--host {host}: not a usable address ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}; is another server there? "
+                            "choose another --port") from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

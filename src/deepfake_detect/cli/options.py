@@ -1,0 +1,50 @@
+"""Options shared by several commands, defined once so they read and behave the same everywhere.
+
+`-o/--out` always names where a command's output goes (a folder for commands that make one, a
+file for `predict`); `--format` is always the format of rows printed or written.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..data.images import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported for the commands)
+
+
+class Preprocess(str, Enum):
+    """How an image reaches the network's input size (recorded in every cache key)."""
+
+    resize = "resize"
+    center_crop = "center_crop"
+
+
+class Engine(str, Enum):
+    local = "local"
+
+
+CacheOption = Annotated[
+    Optional[Path], typer.Option("--cache", help="Feature cache folder (env DEEPFAKE_DETECT_CACHE, else the user cache dir)")
+]
+DataRootOption = Annotated[
+    Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")
+]
+PreprocessOption = Annotated[
+    Preprocess, typer.Option(help="resize (to the input size, bicubic) | center_crop (no resampling)")
+]
+MaxPerClassOption = Annotated[Optional[int], typer.Option(min=1, help="Sample at most N images per class (seed 0)")]
+MaxPixelsOption = Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")]
+WorkersOption = Annotated[
+    Optional[int], typer.Option(min=0, help="Parallel decoding workers (default: min(4, cores); 0: in the main thread)")
+]
+DeviceOption = Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda when available)")]
+WeightsOption = Annotated[str, typer.Option(help="'pretrained', 'random', or a local weights file")]
+
+
+
+def out_option(help: str) -> typer.models.OptionInfo:
+    """The `-o/--out` option: where the command's output goes."""
+    return typer.Option("--out", "--output", "-o", help=help)
