@@ -165,6 +165,8 @@ def test_non_utf8_file_names_are_escaped_not_fatal(workspace, tmp_path):
         result = invoke("predict", workspace["detector"], folder, "-o", out)
         assert result.exit_code == 0, result.output
         text = out.read_bytes().decode("utf-8")  # valid UTF-8 throughout
+        if suffix.startswith("json"):
+            text = text.replace("\\\\", "\\")  # JSON doubles the escape's backslash
         assert "caf\\xe9-latin1.png" in text and text.count("plain") == 3
     rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))
     assert len(rows) == 4 and all(r["verdict"] in ("real", "fake") for r in rows)
