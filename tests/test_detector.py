@@ -80,7 +80,7 @@ def test_training_writes_a_complete_manifest_and_no_pickle(trained):
     data = manifest["training_data"]
     assert (data["real"], data["fake"], data["unreadable"]) == (12, 12, 0)
     assert data["train"]["real"] + data["validation"]["real"] == 12
-    assert set(manifest["versions"]) >= {"deepfake_detect", "torch", "scikit-learn", "skops"}
+    assert set(manifest["versions"]) >= {"deepfake_detect", "torch", "scikit_learn", "skops"}
     files = sorted(p.name for p in trained.path.iterdir())
     assert files == ["manifest.json", "model.skops"]
     assert set(manifest["files"]) == {"model.skops"}

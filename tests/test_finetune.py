@@ -24,27 +24,22 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from deepfake_detect.backbones.finetuned import FINETUNE_ARCHS, build_finetune_network
 from deepfake_detect.cli import app
 from deepfake_detect.data import load_dataset
-from deepfake_detect.finetune import (
-    FINETUNE_ARCHS,
-    build_finetune_network,
-    load_finetuned,
-)
+from deepfake_detect.detector import Detector
+from deepfake_detect.errors import UnknownNameError
+from deepfake_detect.evaluate.metrics import compute_metrics
+from deepfake_detect.finetune import FinetuneConfig
 from deepfake_detect.finetune.augment import AugmentSpec, build_train_transform
-from deepfake_detect.finetune.commands import finetune_command
-from deepfake_detect.finetune.train import FinetuneConfig, split_dataset
+from deepfake_detect.finetune.splits import split_dataset
+from deepfake_detect.runs import RESULT_COLUMNS
 from deepfake_detect.transforms.degrade import ROBUSTNESS_LEVELS, degrade
-from deepfake_detect.transforms.preprocess import build_preprocess
 
 TINY = ["--arch", "resnet18", "--weights", "random", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
         "--image-size", "32", "--workers", "0", "--blur-prob", "0.5", "--jpeg-prob", "0.5"]
-RESULT_COLUMNS = [
-    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level", "transform",
-    "backbone", "reduction", "classifier", "seed", "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc",
-    "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train",
-    "n_test",
-]
+
+
 def run_cli(*args: str):
     return CliRunner().invoke(app, ["finetune", *map(str, args)])
 
@@ -204,20 +199,6 @@ def test_config_file_is_read_and_flags_override_it(data, tmp_path):
     assert from_file.exit_code == 2 and "epochs" in from_file.output, from_file.output
     flag_wins = run_cli("--config", config, "--epochs", "1", "--arch", "vgg16")
     assert flag_wins.exit_code == 2 and "vgg16" in flag_wins.output and "epochs" not in flag_wins.output
-
-
-def test_cli_defaults_are_the_recipe():
-    """--help shows the same defaults the config uses when a flag is not given."""
-    import inspect
-
-    parameters = inspect.signature(finetune_command).parameters
-    config = FinetuneConfig(dataset="x", out="y")
-    for name in ("arch", "epochs", "batch_size", "lr", "momentum", "image_size", "preprocess", "weights",
-                 "test_size", "val_size", "seed", "schedule", "robustness", "early_stopping"):
-        assert parameters[name].default == getattr(config, name), name
-    assert (config.epochs, config.batch_size, config.lr, config.momentum, config.image_size) == (80, 128, 1e-5, 0.9, 256)
-    assert parameters["blur_prob"].default == config.augment.blur_prob == 0.1
-    assert parameters["jpeg_prob"].default == config.augment.jpeg_prob == 0.1
 
 
 def test_network_contract():

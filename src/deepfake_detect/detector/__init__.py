@@ -1,17 +1,22 @@
 """Detectors as products: train one and save it as a folder, load it, predict, serve it.
 
-`Detector.load(folder).predict(images)` works the same for feature-based detectors (from
-`train_detector`) and fine-tuned networks (from `deepfake_detect.finetune`). Names are
-resolved on first use, so the command line can list its commands without importing torch.
+`Detector.load(folder).predict(images)` works the same for every kind of detector folder
+(features + classifier from `train_detector`, fine-tuned networks from `deepfake_detect.finetune`).
+`detector.folder` is the only code that writes or reads such a folder. Names are resolved on
+first use, so the command line can list its commands without importing torch.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "DETECTOR_TRUSTED_TYPES": "detector",
+    "DETECTOR_TRUSTED_TYPES": "features_kind",
     "Detector": "detector",
     "DetectorError": "detector",
     "Prediction": "detector",
+    "FORMAT_VERSION": "folder",
+    "read_detector_folder": "folder",
+    "write_detector_folder": "folder",
+    "list_kinds": "kinds",
     "TrainingPlan": "train",
     "plan_from_grid": "train",
     "threshold_for_fpr": "train",

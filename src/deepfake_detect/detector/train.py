@@ -9,7 +9,6 @@ are those of the clean images, as a detector will see them in use.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,16 +18,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import DetectorError, UserError
+from ..runtime import versions
 from ..transforms import TransformSpec
-from .detector import (
-    BACKBONE_FILE,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    MODEL_FILE,
-    DetectorError,
-    estimator_bytes,
-    write_detector_folder,
-)
+from .features_kind import BACKBONE_FILE, MODEL_FILE, estimator_bytes
+from .folder import read_detector_folder, write_detector_folder
 
 Calibration = Literal["sigmoid", "isotonic"]
 CALIBRATIONS: tuple[str, ...] = ("sigmoid", "isotonic")
@@ -132,7 +126,8 @@ def cached_features(
     todo = len(cache.missing(space, dataset.ids))
     with progress(f"{backbone.name} [{transform.name}]", todo) as advance:
         report = extract_features(
-            dataset, backbone, cache, transform, preprocess, batch_size, workers, progress=advance, on_bad=on_bad
+            dataset, backbone, cache, transform, preprocess,
+            batch_size=batch_size, workers=workers, progress=advance, on_bad=on_bad,
         )
     X, y, ids, rows = load_features(dataset, space, cache)
     return Features(X, y, ids, rows, report.bad)
@@ -168,27 +163,16 @@ def train_detector(
     overwrite: bool = False,
 ) -> TrainedDetector:
     """Train, calibrate and save a features detector into the folder `output`."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.frozen import FrozenEstimator
-    from sklearn.pipeline import Pipeline
-
     from ..backbones import create_backbone
-    from ..classify import create_classifier, fake_scores
     from ..data import Dataset, load_dataset
-    from ..evaluate.metrics import compute_metrics
     from ..evaluate.splits import split_by_id
     from ..features import FeatureCache
-    from ..reduce import create_reducer
 
     plan.check()
     output = Path(output)
     _check_output(output, overwrite)
     progress = progress or _null_progress
-    # Every name is checked before the (possibly long) extraction starts.
-    pipeline = Pipeline([
-        ("reduce", _built("reduction", lambda: create_reducer(plan.reduction, **plan.reduction_params))),
-        ("classify", _built("classifier", lambda: create_classifier(plan.classifier, **plan.classifier_params))),
-    ])
+    build_pipeline(plan)  # every name and parameter is checked before the (possibly long) extraction
     dataset = load_dataset(plan.dataset, plan.data_root, plan.max_per_class, plan.seed, name=plan.dataset_name)
     dataset.check_usable()
     backbone = create_backbone(plan.backbone, plan.weights, seed=plan.seed)
@@ -197,7 +181,7 @@ def train_detector(
         options = (plan.preprocess, batch_size, workers, progress, on_bad)
         train = cached_features(dataset, *args, plan.transform, *options)
         _check_split(train.y, "readable", 3)
-        train_rows, val_rows = split_by_id(train.y, train.ids, plan.validation_size, plan.seed)
+        train_rows, val_rows = split_by_id(train.y, train.ids, plan.validation_size, plan.seed, _groups(dataset, train))
         if plan.transform.name == "none":
             X_val, y_val = train.X[val_rows], train.y[val_rows]
         else:
@@ -207,21 +191,7 @@ def train_detector(
     X_train, y_train = train.X[train_rows], train.y[train_rows]
     _check_split(y_train, "training", 1)
     _check_split(y_val, "validation", 2)
-
-    pipeline.fit(X_train, y_train)
-    # cv only partitions the validation rows: a frozen pipeline is not refitted per fold, so
-    # one calibrator is fitted on all of them (2 folds need just 2 images per class).
-    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method=plan.calibration, cv=2)
-    calibrated.fit(X_val, y_val)
-    val_scores = fake_scores(calibrated, X_val)
-    rule = threshold_rule(val_scores, y_val, plan.target_fpr)
-    metrics = compute_metrics(y_val, val_scores, rule["threshold"], seed=plan.seed)
-    metrics["fpr"] = 1.0 - metrics["real_accuracy"]
-    metrics["tpr"] = metrics["fake_accuracy"]
-
-    files = {MODEL_FILE: estimator_bytes(calibrated)}
-    if backbone.info.needs_weights:
-        files[BACKBONE_FILE] = _weights_bytes(backbone.network)
+    fitted = fit_calibrated(plan, X_train, y_train, X_val, y_val)
     data = {
         "name": dataset.name,
         "source": [str(s) for s in plan.dataset] if isinstance(plan.dataset, list) else str(plan.dataset),
@@ -233,16 +203,77 @@ def train_detector(
         "train": _counts(y_train),
         "validation": _counts(y_val),
     }
-    manifest = build_manifest(plan, backbone, rule, metrics, data)
-    write_detector_folder(output, manifest, files)
-    from .detector import read_manifest
+    manifest = save_features_detector(output, plan, backbone, fitted, data)
+    return TrainedDetector(output, manifest, train.unreadable)
 
-    return TrainedDetector(output, read_manifest(output), train.unreadable)
+
+@dataclass
+class FittedModel:
+    """The calibrated pipeline, its threshold rule and its validation metrics."""
+
+    estimator: Any
+    rule: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def build_pipeline(plan: TrainingPlan):
+    """reduction -> classifier, unfitted; a wrong parameter is a one-line `DetectorError`."""
+    from sklearn.pipeline import Pipeline
+
+    from ..classify import create_classifier
+    from ..reduce import create_reducer
+
+    return Pipeline([
+        ("reduce", _built("reduction", lambda: create_reducer(plan.reduction, **plan.reduction_params))),
+        ("classify", _built("classifier", lambda: create_classifier(plan.classifier, **plan.classifier_params))),
+    ])
+
+
+def fit_calibrated(plan: TrainingPlan, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
+                   y_val: np.ndarray) -> FittedModel:
+    """Fit the pipeline on the training rows; calibration and threshold on the validation rows."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from ..classify import fake_scores
+    from ..evaluate.metrics import compute_metrics
+
+    pipeline = build_pipeline(plan).fit(X_train, y_train)
+    # cv only partitions the validation rows: a frozen pipeline is not refitted per fold, so
+    # one calibrator is fitted on all of them (2 folds need just 2 images per class).
+    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method=plan.calibration, cv=2)
+    calibrated.fit(X_val, y_val)
+    val_scores = fake_scores(calibrated, X_val)
+    rule = threshold_rule(val_scores, y_val, plan.target_fpr)
+    metrics = compute_metrics(y_val, val_scores, rule["threshold"], seed=plan.seed)
+    metrics["fpr"] = 1.0 - metrics["real_accuracy"]
+    metrics["tpr"] = metrics["fake_accuracy"]
+    return FittedModel(calibrated, rule, metrics)
+
+
+def save_features_detector(output: Path, plan: TrainingPlan, backbone, fitted: FittedModel,
+                           data: dict[str, Any]) -> dict[str, Any]:
+    """Write the detector folder (through `detector.folder`); returns the manifest as saved."""
+    from ..backbones.finetuned import weights_bytes
+
+    files = {MODEL_FILE: estimator_bytes(fitted.estimator)}
+    if backbone.info.needs_weights:
+        # The exact weights: the detector needs no download and cannot drift upstream.
+        files[BACKBONE_FILE] = weights_bytes(backbone.network)
+    write_detector_folder(output, build_manifest(plan, backbone, fitted.rule, fitted.metrics, data), files)
+    return read_detector_folder(output).raw
+
+
+def _groups(dataset, features: Features) -> list[str | None] | None:
+    groups = dataset.groups
+    return None if groups is None else [groups[i] for i in features.rows]
 
 
 def _built(kind: str, make: Callable[[], Any]) -> Any:
     try:
         return make()
+    except UserError:  # an unknown name: already one clear line
+        raise
     except (KeyError, ValueError, TypeError) as exc:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         raise DetectorError(f"{kind}: {text}") from None
@@ -259,19 +290,9 @@ def _counts(y: np.ndarray) -> dict[str, int]:
     return {"real": int(np.sum(y == 0)), "fake": int(np.sum(y == 1))}
 
 
-def _weights_bytes(network) -> bytes:
-    """The backbone's exact weights, so the detector needs no download and cannot drift
-    if the upstream "pretrained" weights change."""
-    from safetensors.torch import save
-
-    return save({name: t.detach().cpu().contiguous().clone() for name, t in network.state_dict().items()})
-
-
 def build_manifest(plan: TrainingPlan, backbone, rule: dict[str, Any], metrics: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     info = backbone.info
     return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
         "kind": "features",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "backbone": {
@@ -306,23 +327,6 @@ def _weights_source(weights: str) -> str:
     if weights in ("pretrained", "random"):
         return weights
     return str(Path(weights).expanduser().resolve())
-
-
-def versions() -> dict[str, str]:
-    import sklearn
-    import skops
-    import torch
-
-    from .. import __version__
-
-    return {
-        "deepfake_detect": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "skops": skops.__version__,
-        "numpy": np.__version__,
-    }
 
 
 # --- from a grid run -------------------------------------------------------------------------------

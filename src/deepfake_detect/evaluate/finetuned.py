@@ -1,76 +1,190 @@
-"""Approach 1 inside the grid: score fine-tuned detectors on the grid's own test sets.
+"""Evaluating a saved detector folder on test cells: the one way a fine-tuned network is scored.
 
-A fine-tuned network is evaluated on exactly the rows the frozen-feature methods are: the
-within split (same seed, same content-disjoint split) of the dataset it was trained on, and
-every other dataset whole (cross). Rows land in the same table, so the report compares them.
+Both a fine-tuning run (on its held-out split, extra test sets and degraded copies) and the
+grid's `finetuned:` entries (on the grid's own splits) score through `Detector.predict_paths`,
+exactly as `predict` and `serve` do, build rows with `runs.schema` and record each finished
+cell in the run's `runs.Ledger`. A cell's id hashes what decides its result (the detector's
+file digests, threshold and preprocessing, the test images, the degradation, seed and
+bootstrap), so an interrupted evaluation resumes per cell and a re-exported identical
+detector is not scored twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import GridConfig
 from ..console import progress_bar, warn
-from ..data import Dataset
+from ..data import Dataset, ImageRecord
+from ..runs import Ledger, cell_id
+from ..transforms.degrade import Degradation
 from .metrics import compute_metrics
 from .splits import split_by_id
 
-
-def evaluate_finetuned_detector(
-    detector_dir: Path, datasets: dict[str, Dataset], config: GridConfig, done: Callable[[str], bool]
-) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """Yield (row, y_true, scores) for each test set; cells already done are skipped."""
-    import time
-
+if TYPE_CHECKING:
+    from ..config import GridConfig
     from ..detector import Detector
-    from .grid import cell_id
-    from .results import RESULT_COLUMNS
 
-    detector = Detector.load(detector_dir)
-    manifest = detector.manifest
-    arch = manifest.get("arch", "finetuned")
-    training_data = manifest.get("training_data") or {}
-    trained_on = training_data.get("name", "")
-    train_count = int(sum((training_data.get("counts") or {}).get("train", {}).values()))
+
+@dataclass(frozen=True)
+class DetectorCell:
+    """One evaluation: test images, possibly degraded, under one protocol."""
+
+    protocol: str
+    test_dataset: str
+    records: Sequence[ImageRecord]
+    degradation: Degradation | None = None
+
+    def label(self) -> str:
+        return self.test_dataset + ("" if self.degradation is None else f" {self.degradation.label()}")
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What every row of one detector shares: where it was trained and what that cost."""
+
+    train_dataset: str
+    seed: int
+    n_train: int
+    fit_seconds: float = math.nan
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Labels and P(fake) of the images the detector could score, in input order."""
+
+    y_true: np.ndarray
+    scores: np.ndarray
+    seconds: float
+
+
+def score_records(
+    detector: Detector,
+    records: Sequence[ImageRecord],
+    degradation: Degradation | None = None,
+    batch_size: int = 32,
+    workers: int = 0,
+    description: str | None = None,
+    on_bad: Callable[[str], None] = warn,
+) -> Scored:
+    """Score `records` through `Detector.predict_paths`; unusable images are named and left out."""
+    started = time.perf_counter()
+    labels, scores = [], []
+    with progress_bar(description or "score", total=len(records)) as advance:
+        predictions = detector.predict_paths([r.path for r in records], batch_size, workers, image_transform=degradation)
+        for prediction in predictions:
+            if prediction.ok:
+                labels.append(records[prediction.index].label)
+                scores.append(prediction.probability)
+            else:
+                on_bad(f"{prediction.path}: {prediction.error}")
+            advance(1)
+    return Scored(np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64), time.perf_counter() - started)
+
+
+def detector_cell_id(detector: Detector, cell: DetectorCell, seed: int, bootstrap: int) -> str:
+    paths = "\n".join(str(r.path) for r in cell.records).encode()
+    return cell_id({
+        "approach": detector.kind,
+        "detector_files": detector.spec.files,
+        "threshold": detector.threshold,
+        "preprocess": detector.spec.preprocess.model_dump(mode="json"),
+        "protocol": cell.protocol,
+        "test_dataset": cell.test_dataset,
+        "images": hashlib.sha256(paths).hexdigest(),
+        "degradation": cell.degradation.key() if cell.degradation else "none",
+        "seed": seed,
+        "bootstrap": bootstrap,
+    })
+
+
+def detector_row(detector: Detector, cell: DetectorCell, facts: TrainingFacts, scored: Scored, bootstrap: int) -> dict:
+    """A results row (runs.schema columns) for one scored cell."""
+    metrics = compute_metrics(scored.y_true, scored.scores, threshold=detector.threshold,
+                              n_bootstrap=bootstrap, seed=facts.seed)
+    return {
+        "cell_id": detector_cell_id(detector, cell, facts.seed, bootstrap),
+        "approach": detector.kind,
+        "protocol": cell.protocol,
+        "train_dataset": facts.train_dataset,
+        "test_dataset": cell.test_dataset,
+        "perturbation": cell.degradation.kind if cell.degradation else "none",
+        "level": cell.degradation.level if cell.degradation else math.nan,
+        "transform": "none",
+        "backbone": detector.spec.backbone.name,
+        "reduction": "none",
+        "classifier": detector.kind,
+        "seed": facts.seed,
+        **metrics,
+        "fit_seconds": facts.fit_seconds,
+        "predict_seconds": scored.seconds,
+        "n_train": facts.n_train,
+        "n_test": int(len(scored.y_true)),
+    }
+
+
+def evaluate_detector_cells(
+    detector: Detector,
+    cells: Sequence[DetectorCell],
+    facts: TrainingFacts,
+    ledger: Ledger,
+    bootstrap: int = 1000,
+    batch_size: int = 32,
+    workers: int = 0,
+    on_bad: Callable[[str], None] = warn,
+) -> list[str]:
+    """Score every cell not yet in `ledger` and record it there; the cell ids, in order."""
+    ids = []
+    for cell in cells:
+        cid = detector_cell_id(detector, cell, facts.seed, bootstrap)
+        ids.append(cid)
+        if cid in ledger:
+            continue
+        scored = score_records(detector, cell.records, cell.degradation, batch_size, workers,
+                               f"{detector.spec.backbone.name} on {cell.label()}", on_bad)
+        ledger.append(detector_row(detector, cell, facts, scored, bootstrap), scored.y_true, scored.scores)
+    return ids
+
+
+# --- the grid's `finetuned:` entries --------------------------------------------------------------
+
+
+def grid_cells(detector: Detector, datasets: dict[str, Dataset], config: GridConfig) -> tuple[list[DetectorCell], TrainingFacts]:
+    """The within split (same seed, same content-disjoint split) of the set the detector was
+    trained on, if the grid has it, and every other dataset whole (cross)."""
+    training_data = detector.manifest.get("training_data") or {}
+    trained_on = str(training_data.get("name") or "")
+    counts = (training_data.get("counts") or {}).get("train") or {}
     within = config.protocols.within
     seed = within.seeds[0] if within else config.seed
+    cells = []
     for name, dataset in datasets.items():
-        rows = np.arange(len(dataset))
-        protocol = "cross"
         if name == trained_on and within:
-            rows = split_by_id(dataset.labels, dataset.ids, within.test_size, seed)[1]
-            protocol = "within"
-        cid = cell_id(approach="finetune", detector=str(detector_dir), files=manifest.get("files"),
-                      created=manifest.get("created"), test=name, protocol=protocol, seed=seed,
-                      sources=config.datasets.get(name), max_per_class=config.max_per_class)
-        if done(cid):
-            yield {"cell_id": cid}, np.empty(0), np.empty(0)
-            continue
-        paths = [dataset.records[i].path for i in rows]
-        labels = np.array([dataset.records[i].label for i in rows])
-        started = time.perf_counter()
-        scores, keep = [], []
-        with progress_bar(f"{arch} (fine-tuned) on {name}", total=len(paths)) as advance:
-            for prediction in detector.predict_paths(paths, batch_size=config.batch_size):
-                if prediction.ok:
-                    scores.append(prediction.probability)
-                    keep.append(prediction.index)
-                else:
-                    warn(prediction.error or f"{prediction.path}: unreadable")
-                advance(1)
-        y_true = labels[keep]
-        scores_array = np.asarray(scores, dtype=np.float64)
-        metrics = compute_metrics(y_true, scores_array, threshold=detector.threshold,
-                                  n_bootstrap=config.bootstrap, seed=seed)
-        row = {
-            "cell_id": cid, "approach": "finetune", "protocol": protocol, "train_dataset": trained_on or arch,
-            "test_dataset": name, "perturbation": "none", "level": float("nan"), "transform": "none",
-            "backbone": arch, "reduction": "none", "classifier": "finetune", "seed": seed, **metrics,
-            "fit_seconds": float("nan"),  # trained elsewhere; its run folder's run.json has the time
-            "predict_seconds": time.perf_counter() - started,
-            "n_train": train_count, "n_test": int(len(y_true)),
-        }
-        yield {k: row.get(k) for k in RESULT_COLUMNS}, y_true, scores_array
+            test_rows = split_by_id(dataset.labels, dataset.ids, within.test_size, seed, dataset.groups)[1]
+            cells.append(DetectorCell("within", name, [dataset.records[i] for i in test_rows]))
+        else:
+            cells.append(DetectorCell("cross", name, list(dataset.records)))
+    facts = TrainingFacts(trained_on or detector.spec.backbone.name, seed, int(sum(counts.values())))
+    return cells, facts
+
+
+def evaluate_finetuned_detector(
+    detector_dir: Path, datasets: dict[str, Dataset], config: GridConfig, ledger: Ledger
+) -> list[str]:
+    """Score a saved detector on the grid's datasets, recording each cell in `ledger`.
+
+    Returns the cell ids in order (finished ones are skipped, not rescored); its fit time is
+    in the fine-tuning run's own run.json, so `fit_seconds` is NaN here.
+    """
+    from ..detector import Detector
+
+    detector = Detector.load(detector_dir)
+    cells, facts = grid_cells(detector, datasets, config)
+    return evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size)

@@ -1,20 +1,16 @@
 """Approach 1: fine-tune an ImageNet-pretrained CNN end to end (`deepfake-detect finetune`).
 
-`run_finetune(FinetuneConfig(...))` trains, evaluates with the grid's protocols and writes
-RUN_DIR/detector/ (safetensors + manifest.json); `load_finetuned(dir)` reads it back.
-Names are resolved on first use, so neither the command line nor a loaded detector pulls
-in more than it needs.
+`run_finetune(FinetuneConfig(...))` trains, exports RUN_DIR/detector/ through
+`detector.folder`, and evaluates that detector with the grid's protocols through `Detector`.
+Load the exported detector with `deepfake_detect.detector.Detector.load`. The network itself
+is `deepfake_detect.backbones.finetuned.FinetuneNetwork`. Names are resolved on first use, so
+the command line does not pull in more than it needs.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "FINETUNE_ARCHS": "network",
-    "FinetuneNetwork": "network",
-    "build_finetune_network": "network",
-    "fake_probability": "network",
-    "load_finetuned": "network",
-    "FinetuneConfig": "train",
+    "FinetuneConfig": "config",
     "FinetuneResult": "train",
     "run_finetune": "train",
 }

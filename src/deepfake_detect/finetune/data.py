@@ -1,4 +1,4 @@
-"""Images for training and evaluation: decoded in DataLoader workers, bad files skipped by name.
+"""Fine-tuning images, through the one loader (`data.loader`), and the seeds of each epoch.
 
 Determinism: every random draw (shuffling, augmentation, dropout) is derived from
 (run seed, epoch). The loader's generator is seeded with it, which fixes the order and the
@@ -8,77 +8,37 @@ seed of each worker, so an epoch is the same whether it runs straight through or
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader
-from torch.utils.data import Dataset as TorchDataset
 
-from ..data import BadImage, ImageRecord, load_rgb
-from ..data.images import DEFAULT_MAX_PIXELS
-from ..transforms.degrade import degrade
-
-Degradation = tuple[str, float]
+from ..data import ImageRecord
+from ..data.loader import ImageTensors
+from ..transforms.preprocess import Preprocessing
+from .augment import build_train_transform
+from .config import FinetuneConfig
 
 
-class RecordImages(TorchDataset):
-    """Record i -> (i, tensor or None, label, why it is unusable)."""
-
-    def __init__(
-        self,
-        records: Sequence[ImageRecord],
-        to_tensor: Callable[[Image.Image], torch.Tensor],
-        degradation: Degradation | None = None,
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    ):
-        self.records = list(records)
-        self.to_tensor = to_tensor
-        self.degradation = degradation
-        self.max_pixels = max_pixels
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, int, str]:
-        record = self.records[index]
-        try:
-            img = load_rgb(record.path, self.max_pixels)
-        except BadImage as exc:
-            return index, None, record.label, str(exc)
-        if self.degradation is not None:
-            img = degrade(img, *self.degradation)
-        return index, self.to_tensor(img), record.label, ""
+def preprocessing(config: FinetuneConfig, info) -> Preprocessing:
+    """The test-time preprocessing of the fine-tuned network, exactly as its detector records it."""
+    return Preprocessing.for_backbone(info, config.preprocess, size=config.image_size)
 
 
-@dataclass
-class Batch:
-    indices: list[int]
-    images: torch.Tensor | None
-    labels: torch.Tensor
-    bad: list[str]
-
-    def __len__(self) -> int:
-        return len(self.indices)
+def training_images(records: Sequence[ImageRecord], config: FinetuneConfig, prep: Preprocessing) -> ImageTensors:
+    """Augmented training images (crops, flips, blur + JPEG), decoded like the detector decodes."""
+    transform = build_train_transform(prep.policy, prep.size, prep.mean, prep.std, config.augment)
+    return _images(records, transform, config, prep)
 
 
-def collate_usable(items: list[tuple[int, torch.Tensor | None, int, str]]) -> Batch:
-    """Stack the images that decoded; keep the reasons of those that did not."""
-    good = [(i, x, y) for i, x, y, _ in items if x is not None]
-    return Batch(
-        indices=[i for i, _, _ in good],
-        images=torch.stack([x for _, x, _ in good]) if good else None,
-        labels=torch.tensor([y for _, _, y in good], dtype=torch.long),
-        bad=[reason for _, x, _, reason in items if x is None],
-    )
+def evaluation_images(records: Sequence[ImageRecord], config: FinetuneConfig, prep: Preprocessing) -> ImageTensors:
+    return _images(records, prep.tensor_transform, config, prep)
 
 
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+def _images(records: Sequence[ImageRecord], transform, config: FinetuneConfig, prep: Preprocessing) -> ImageTensors:
+    return ImageTensors([r.path for r in records], transform, labels=[r.label for r in records],
+                        max_pixels=config.max_pixels, draft_size=prep.draft_size)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -92,29 +52,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def seed_worker(worker_id: int) -> None:
-    """torch is already seeded per worker by the DataLoader; make Python and numpy follow."""
-    worker_seed = torch.initial_seed() % 2**32
-    random.seed(worker_seed)
-    np.random.seed(worker_seed)
-
-
-def make_loader(
-    dataset: RecordImages, batch_size: int, workers: int, shuffle: bool, seed: int = 0
-) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=workers,
-        collate_fn=collate_usable,
-        generator=torch.Generator().manual_seed(seed),
-        worker_init_fn=seed_worker,
-        prefetch_factor=2 if workers else None,
-        pin_memory=torch.cuda.is_available(),
-    )
-
-
 class BadFileReporter:
     """Warn once per unusable file, however many epochs meet it again."""
 
@@ -122,8 +59,12 @@ class BadFileReporter:
         self.warn = warn
         self.seen: set[str] = set()
 
-    def __call__(self, reasons: list[str]) -> None:
-        for reason in reasons:
-            if reason not in self.seen:
-                self.seen.add(reason)
-                self.warn(f"skipped {reason}")
+    def __call__(self, bad: Iterable[tuple[int, str]]) -> None:
+        """A batch's (position, message) pairs."""
+        for _, message in bad:
+            self.one(message)
+
+    def one(self, message: str) -> None:
+        if message not in self.seen:
+            self.seen.add(message)
+            self.warn(f"skipped {message}")

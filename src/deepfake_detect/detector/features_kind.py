@@ -1,0 +1,186 @@
+"""Detector kind "features": a frozen backbone, then a calibrated reduction + classifier.
+
+Written by `train_detector`. The scikit-learn part is a skops file, loaded only after every
+type in it is found on an explicit trusted list; a backbone with learned weights ships them
+as safetensors, so the detector works offline and cannot drift if upstream weights change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from ..errors import DetectorError, UnknownNameError, UntrustedModelError
+from .model import ModelKind
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from .folder import Manifest
+
+MODEL_FILE = "model.skops"
+BACKBONE_FILE = "backbone.safetensors"
+
+DETECTOR_TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+"""What a calibrated model holds beyond the classify module's TRUSTED_TYPES (found by asking
+skops which types of a `CalibratedClassifierCV(FrozenEstimator(...))` it does not trust by
+default, for every registered classifier and both calibration methods)."""
+
+
+def _known(kind: str, names) -> Any:
+    def check(name: str) -> str:
+        if name not in names():
+            raise ValueError(str(UnknownNameError(kind, name, names())))
+        return name
+
+    return AfterValidator(check)
+
+
+def _reducers() -> list[str]:
+    from ..reduce import list_reducers
+
+    return list_reducers()
+
+
+def _classifiers() -> list[str]:
+    from ..classify import list_classifiers
+
+    return list_classifiers()
+
+
+class ReductionStep(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Annotated[str, _known("reduction", _reducers)]
+    params: dict[str, Any] = {}
+
+
+class ClassifierStep(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Annotated[str, _known("classifier", _classifiers)]
+    params: dict[str, Any] = {}
+
+
+class CalibrationBlock(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    method: Literal["sigmoid", "isotonic"]
+
+
+class FeaturesSection(BaseModel):
+    """The manifest fields only this kind has."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    reduction: ReductionStep
+    classifier: ClassifierStep
+    calibration: CalibrationBlock
+
+
+# --- trusted skops bytes -------------------------------------------------------------------------
+
+
+def _all_trusted_types() -> list[str]:
+    from ..classify import TRUSTED_TYPES
+
+    return sorted(set(TRUSTED_TYPES) | set(DETECTOR_TRUSTED_TYPES))
+
+
+def _check_trusted(types: Iterable[str], context: str) -> None:
+    unknown = sorted(set(types) - set(_all_trusted_types()))
+    if unknown:
+        raise UntrustedModelError(f"{context}: holds types that are not trusted: {', '.join(unknown)}")
+
+
+def estimator_bytes(estimator: Any) -> bytes:
+    """skops bytes of `estimator`, refused now if loading would refuse them later."""
+    import skops.io  # slow to import (it enumerates scikit-learn); only needed here
+
+    data = skops.io.dumps(estimator)
+    _check_trusted(skops.io.get_untrusted_types(data=data), "cannot save the model")
+    return data
+
+
+def load_trusted_estimator(data: bytes, name: str) -> Any:
+    """Build the estimator only after every type in the bytes is known to be trusted."""
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:  # zipfile, JSON and schema errors of several kinds
+        raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
+    _check_trusted(untrusted, f"{name}: refusing to load")
+    try:
+        return skops.io.loads(data, trusted=_all_trusted_types())
+    except Exception as exc:
+        raise DetectorError(f"{name}: cannot be read as a model ({type(exc).__name__}: {exc})") from None
+
+
+# --- the scoring model ---------------------------------------------------------------------------
+
+
+class FeatureModel:
+    """Backbone features, then the calibrated reduction + classifier pipeline."""
+
+    def __init__(self, backbone, estimator: Any, manifest: Manifest, device: torch.device):
+        from ..features.extract import prepare_for_inference
+
+        self.device = device
+        self.backbone = prepare_for_inference(backbone, device)
+        self.estimator = estimator
+        preprocessing = manifest.preprocess.preprocessing()
+        self.to_tensor = preprocessing.tensor_transform
+        self.draft_size = preprocessing.draft_size
+
+    def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
+        import numpy as np
+
+        from ..classify import fake_scores
+        from ..features.extract import embed
+
+        features = embed(self.backbone, tensors, self.device)
+        return fake_scores(self.estimator, features).astype(np.float64)
+
+
+def _required_files(manifest: Manifest) -> list[str]:
+    from ..backbones import backbone_info
+
+    return [MODEL_FILE] + ([BACKBONE_FILE] if backbone_info(manifest.backbone.name).needs_weights else [])
+
+
+def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FeatureModel:
+    estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
+    if not hasattr(estimator, "predict_proba") or list(getattr(estimator, "classes_", [])) != [0, 1]:
+        raise DetectorError(f"{MODEL_FILE}: not a fitted real(0)/fake(1) classifier")
+    return FeatureModel(_backbone(manifest, files), estimator, manifest, device)
+
+
+def _backbone(manifest: Manifest, files: Mapping[str, bytes]):
+    """The registered architecture, with every weight overwritten strictly from the folder's file.
+
+    Built from the registry without fetching anything: the detector works offline.
+    """
+    from safetensors.torch import load as load_safetensors
+
+    from ..backbones import Backbone, backbone_info
+
+    info = backbone_info(manifest.backbone.name)
+    network = info.factory()
+    if BACKBONE_FILE in files:
+        try:
+            network.load_state_dict(load_safetensors(files[BACKBONE_FILE]), strict=True)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DetectorError(f"{BACKBONE_FILE}: does not fit backbone '{info.name}': {first}") from None
+    return Backbone(info, network, manifest.backbone.weights_id).eval()
+
+
+def _describe(manifest: Manifest, section: BaseModel) -> str:
+    return f"{manifest.backbone.name} + {section.reduction.name} + {section.classifier.name}"
+
+
+FEATURES = ModelKind("features", FeaturesSection, _required_files, _load, _describe)

@@ -1,0 +1,21 @@
+"""The detector kinds, by the manifest's `kind` name. A new kind is one module and one entry here."""
+
+from __future__ import annotations
+
+from ..errors import UnknownNameError
+from .features_kind import FEATURES
+from .finetuned_kind import FINETUNED
+from .model import ModelKind
+
+_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (FEATURES, FINETUNED)}
+
+
+def list_kinds() -> list[str]:
+    return sorted(_KINDS)
+
+
+def model_kind(name: str) -> ModelKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise UnknownNameError("detector kind", name, list_kinds()) from None

@@ -1,0 +1,48 @@
+"""What a detector kind is: a manifest section it validates, the files it needs, a scoring model.
+
+A kind ("features", "finetune", and later others such as a reference network) is one
+`ModelKind` value registered in `detector/kinds.py`. The folder module validates the common
+manifest, asks the kind for its own schema and required files, verifies every file's bytes,
+and only then hands those bytes to `ModelKind.load`: a kind never opens a file itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .folder import Manifest
+
+
+class ScoringModel(Protocol):
+    """What each kind provides: PIL image -> tensor, and a batch of tensors -> P(fake)."""
+
+    to_tensor: Callable[[Image.Image], torch.Tensor]
+    draft_size: int | None
+    """The JPEG draft size the decoder may use (only when the preprocessing resizes anyway)."""
+
+    def score_tensors(self, tensors: torch.Tensor) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of detector folder."""
+
+    name: str
+    schema: type[BaseModel]
+    """The kind's own manifest fields, validated beside the common ones (extra keys ignored)."""
+    required_files: Callable[[Manifest], list[str]]
+    """Files that must be listed (with their sha256) for this manifest."""
+    load: Callable[[Manifest, BaseModel, Mapping[str, bytes], torch.device], ScoringModel]
+    """Build the scoring model from the validated manifest, its kind section and the verified bytes."""
+    describe: Callable[[Manifest, BaseModel], str]
+    """A few words for logs and the serve banner, e.g. "fine-tuned resnet50"."""
+
