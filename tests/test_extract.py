@@ -13,8 +13,10 @@ import numpy as np
 
 from deepfake_detect.backbones import create_backbone
 from deepfake_detect.data import load_dataset
+from deepfake_detect.errors import ExitStatus
 from deepfake_detect.features import FeatureCache, extract_features, load_features
-from deepfake_detect.transforms import TransformSpec
+from deepfake_detect.features.extract import extraction_images
+from deepfake_detect.transforms import Degradation, TransformSpec
 
 from conftest import make_real_fake_folder
 
@@ -52,6 +54,34 @@ def test_features_are_reproducible_and_keyed_by_transform(image_folder, tmp_path
     assert plain.space.key != spaces[0][0].key and plain.extracted == 24
 
 
+def test_degraded_features_have_their_own_space(image_folder, tmp_path):
+    data = load_dataset(image_folder)
+    backbone = create_backbone("fft_spectrum")
+    with FeatureCache(tmp_path / "cache") as cache:
+        clean = extract_features(data, backbone, cache, workers=0)
+        jpeg = extract_features(data, backbone, cache, workers=0, degradation=Degradation(kind="jpeg", level=30))
+        unchanged = extract_features(data, backbone, cache, workers=0, degradation=Degradation(kind="blur", level=0))
+        X_clean, X_jpeg = (load_features(data, r.space, cache)[0] for r in (clean, jpeg))
+    assert set(clean.space.description()) == {"backbone", "weights", "transform", "preprocess"}
+    assert jpeg.space.description()["degradation"] == "jpeg:30" and jpeg.extracted == 24
+    assert unchanged.space == clean.space and unchanged.cached == 24  # blur 0 changes no pixel
+    assert not np.allclose(X_clean, X_jpeg)
+
+
+def test_only_untouched_images_are_draft_decoded(image_folder):
+    """A blur sigma or a degradation is defined on the original pixels, not a DCT-scaled copy."""
+    items = [(path, "ab" * 16) for path in sorted(image_folder.rglob("*.png"))]
+    backbone = create_backbone("fft_spectrum")
+    draft = {
+        (name, kind): extraction_images(
+            items, backbone, TransformSpec(name=name), "resize", kind and Degradation(kind=kind, level=0.5), None
+        ).draft_size
+        for name in ("none", "blur")
+        for kind in (None, "downscale")
+    }
+    assert draft == {("none", None): 224, ("none", "downscale"): None, ("blur", None): None, ("blur", "downscale"): None}
+
+
 def test_bad_files_are_skipped_named_and_counted(image_folder, bad_files, tmp_path):
     for path in bad_files.values():
         shutil.copy(path, image_folder / "real" / path.name)
@@ -70,7 +100,7 @@ def test_cli_extract_reports_bad_files_and_uses_the_cache(image_folder, bad_file
         shutil.copy(path, image_folder / "fake" / path.name)
     command = CLI + ["extract", str(image_folder), "--backbone", "fft_spectrum"]
     first = subprocess.run(command, env=cli_env(tmp_path / "c"), capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == ExitStatus.PARTIAL, first.stderr  # finished, but some files were unusable
     assert "notes.jpg" in first.stderr and "truncated.jpg" in first.stderr and "2 unreadable" in first.stderr
     assert "Traceback" not in first.stderr
     second = subprocess.run(command, env=cli_env(tmp_path / "c"), capture_output=True, text=True, timeout=120)

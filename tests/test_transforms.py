@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
-from deepfake_detect.transforms import TRANSFORMS, TransformSpec, apply_transform, build_preprocess
+from deepfake_detect.transforms import (
+    ROBUSTNESS_LEVELS,
+    TRANSFORMS,
+    Degradation,
+    TransformSpec,
+    apply_transform,
+    build_preprocess,
+)
 
 
 @pytest.fixture
@@ -36,3 +44,45 @@ def test_preprocess_gives_backbone_input(photo, policy):
     if policy == "center_crop":  # no resampling: the centre pixels are the original ones
         original = (np.asarray(photo)[4:36, 4:36].transpose(2, 0, 1) / 255 - 0.5) / 0.25
         assert np.allclose(tensor.numpy(), original, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "spec, label",
+    [
+        (TransformSpec(), "none"),
+        (TransformSpec(seed=3), "none"),  # a seed has nothing to draw for
+        (TransformSpec(name="blur", brightness=0.9), "blur"),  # jitter parameters do not apply
+        (TransformSpec(name="blur", blur_sigma=(1, 3)), "blur(sigma=1-3)"),
+        (TransformSpec(name="blur+jitter", hue=0.2, seed=1), "blur+jitter(hue=0.2, seed=1)"),
+    ],
+)
+def test_label_is_the_name_plus_changed_effective_parameters(spec, label):
+    assert spec.label() == label
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_default_label_is_the_name(name):
+    assert TransformSpec(name=name).label() == name
+
+
+def test_a_transform_cannot_carry_a_degradation():
+    with pytest.raises(ValidationError):
+        TransformSpec(name="blur", degrade="jpeg", degrade_level=75)
+
+
+@pytest.mark.parametrize("kind", ROBUSTNESS_LEVELS)
+def test_degradations_at_every_robustness_level(photo, kind):
+    for level in ROBUSTNESS_LEVELS[kind]:
+        degradation = Degradation(kind=kind, level=level)
+        out = degradation.apply(photo)
+        assert out.mode == "RGB" and degradation.key() == f"{kind}:{level:g}"
+        assert np.array_equal(np.asarray(out), np.asarray(photo)) == degradation.is_identity
+        assert degradation(photo, 7).size == out.size  # usable as the loader's image transform
+
+
+@pytest.mark.parametrize(
+    "kind, level", [("jpeg", 0), ("jpeg", 101), ("jpeg", 75.5), ("blur", -1), ("downscale", 0), ("downscale", 1.5)]
+)
+def test_degradation_levels_are_validated(kind, level):
+    with pytest.raises(ValidationError):
+        Degradation(kind=kind, level=level)

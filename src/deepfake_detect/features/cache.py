@@ -24,7 +24,7 @@ CACHE_ENV = "DEEPFAKE_DETECT_CACHE"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces (
     space TEXT PRIMARY KEY,      -- short hash of the description
-    description TEXT NOT NULL,   -- JSON: backbone, weights id, transform, preprocessing
+    description TEXT NOT NULL,   -- JSON: backbone, weights id, transform, preprocessing[, degradation]
     dim INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS features (
@@ -42,19 +42,26 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class FeatureSpace:
+    """Everything that changes a vector; `key` hashes it. A test-time degradation is recorded
+    only when there is one, so undegraded spaces keep the keys they always had."""
+
     backbone: str
     weights_id: str
     transform: str
     preprocess: str
     dim: int
+    degradation: str = "none"
 
     def description(self) -> dict[str, str]:
-        return {
+        description = {
             "backbone": self.backbone,
             "weights": self.weights_id,
             "transform": self.transform,
             "preprocess": self.preprocess,
         }
+        if self.degradation != "none":
+            description["degradation"] = self.degradation
+        return description
 
     @property
     def key(self) -> str:

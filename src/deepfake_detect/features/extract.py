@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -34,15 +33,21 @@ import torch.fx
 from PIL import Image
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from torch.utils.data import DataLoader
-from torch.utils.data import Dataset as TorchDataset
 
-from ..backbones import Backbone
+from ..backbones.module import Backbone
 from ..data.datasets import Dataset
-from ..data.images import DEFAULT_MAX_PIXELS, BadImage, load_rgb
-from ..transforms import TransformSpec, apply_transform, build_preprocess
-from ..transforms.preprocess import PreprocessPolicy
+from ..data.images import DEFAULT_MAX_PIXELS
+from ..data.loader import ImageBatch, ImageTensors, collate, image_loader
+from ..runtime import best_device, cpu_cores, default_workers
+from ..transforms.degrade import Degradation
+from ..transforms.perturb import TransformSpec, apply_transform
+from ..transforms.preprocess import Preprocessing, PreprocessPolicy
 from .cache import FeatureCache, FeatureSpace
+
+__all__ = [  # default_workers: re-exported for callers that tune extraction's parallelism
+    "ExtractionReport", "extract_features", "feature_space", "load_features", "embed", "inference_copy",
+    "prepare_for_inference", "cpu_parallelism", "default_workers", "best_device",
+]
 
 
 @dataclass
@@ -59,88 +64,59 @@ class ExtractionReport:
         return self.extracted / self.seconds if self.seconds else 0.0
 
 
-def best_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def cpu_parallelism(workers: int) -> tuple[int, int]:
     """(batches embedded at once, torch threads for each) for CPU extraction with `workers`."""
-    cores = _cores()
+    cores = cpu_cores()
     streams = max(1, min(workers, cores))
     return streams, max(1, cores // streams)
 
 
-class ImageTensors(TorchDataset):
-    """(path, image id) -> preprocessed tensor, or the reason the file is unusable."""
+@dataclass(frozen=True)
+class SeededImageTransform:
+    """The loader's per-image step for extraction: `transform` seeded by each image's id, then
+    the test-time `degradation` (a class rather than a closure, so DataLoader workers can
+    receive it)."""
 
-    def __init__(
-        self,
-        items: list[tuple[Path, str]],
-        to_tensor: Callable[[Image.Image], torch.Tensor],
-        transform: TransformSpec,
-        max_pixels: int | None,
-        draft_size: int | None,
-    ):
-        self.items = items
-        self.to_tensor = to_tensor
-        self.transform = transform
-        self.max_pixels = max_pixels
-        self.draft_size = draft_size
+    transform: TransformSpec
+    image_ids: Sequence[str]
+    degradation: Degradation | None = None
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
-        path, image_id = self.items[index]
-        try:
-            img = load_rgb(path, self.max_pixels, self.draft_size)
-            img = apply_transform(img, self.transform, image_id)
-            return index, self.to_tensor(img), ""
-        except BadImage as exc:
-            return index, None, str(exc)
+    def __call__(self, img: Image.Image, index: int) -> Image.Image:
+        img = apply_transform(img, self.transform, self.image_ids[index])
+        return self.degradation.apply(img) if self.degradation is not None else img
 
 
-def collate_good_and_bad(batch: list[tuple[int, torch.Tensor | None, str]]):
-    good = [(i, x) for i, x, _ in batch if x is not None]
-    bad = [(i, reason) for i, x, reason in batch if x is None]
-    indices = [i for i, _ in good]
-    tensors = torch.stack([x for _, x in good]) if good else None
-    return indices, tensors, bad
-
-
-def image_batches(
-    items: list[tuple[Path, str]],
+def extraction_images(
+    items: Sequence[tuple[Path, str]],
     backbone: Backbone,
     transform: TransformSpec,
     preprocess: PreprocessPolicy,
-    batch_size: int,
-    workers: int,
+    degradation: Degradation | None,
     max_pixels: int | None,
-) -> Iterator[tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]]:
-    """Decoded, transformed, preprocessed batches; shared by extraction, prediction and benchmarks."""
-    info = backbone.info
-    to_tensor = build_preprocess(preprocess, info.input_size, info.mean, info.std)
-    draft = info.input_size if preprocess == "resize" else None
-    loader = DataLoader(
-        ImageTensors(items, to_tensor, transform, max_pixels, draft),
-        batch_size=batch_size,
-        num_workers=workers,
-        collate_fn=collate_good_and_bad,
-        prefetch_factor=4 if workers else None,
-        pin_memory=torch.cuda.is_available(),
+) -> ImageTensors:
+    """(path, image id) items as the loader's dataset, preprocessed for `backbone`.
+
+    JPEGs are draft-decoded (scaled down by the decoder) only when nothing else touches the
+    pixels first: a blur sigma or a degradation is defined on the original image, and a
+    draft-decoded large photo would otherwise be blurred several times more than a small one.
+    """
+    prep = Preprocessing.for_backbone(backbone.info, preprocess)
+    degradation = _effective(degradation)
+    per_image = None
+    if transform.name != "none" or degradation is not None:
+        per_image = SeededImageTransform(transform, [image_id for _, image_id in items], degradation)
+    return ImageTensors(
+        [path for path, _ in items],
+        prep.tensor_transform,
+        image_transform=per_image,
+        max_pixels=max_pixels,
+        draft_size=prep.draft_size if per_image is None else None,
     )
-    yield from loader
+
+
+def _effective(degradation: Degradation | None) -> Degradation | None:
+    """None for no degradation and for those that leave pixels as they are (blur 0, scale 1)."""
+    return None if degradation is None or degradation.is_identity else degradation
 
 
 def prepare_for_inference(backbone: Backbone, device: torch.device) -> Backbone:
@@ -212,13 +188,22 @@ def embed(backbone: Backbone, tensors: torch.Tensor, device: torch.device) -> np
         return backbone(tensors).float().cpu().numpy()
 
 
-def feature_space(backbone: Backbone, transform: TransformSpec, preprocess: PreprocessPolicy) -> FeatureSpace:
+def feature_space(
+    backbone: Backbone,
+    transform: TransformSpec,
+    preprocess: PreprocessPolicy,
+    degradation: Degradation | None = None,
+) -> FeatureSpace:
+    """What identifies these features in a cache. Degradations that leave pixels unchanged
+    (blur 0, downscale 1) share the undegraded space: nothing is extracted twice."""
+    degradation = _effective(degradation)
     return FeatureSpace(
         backbone=backbone.name,
         weights_id=backbone.weights_id,
         transform=transform.key(),
-        preprocess=f"{preprocess}:{backbone.info.input_size}",
+        preprocess=Preprocessing.for_backbone(backbone.info, preprocess).key,
         dim=backbone.info.embed_dim,
+        degradation=degradation.key() if degradation is not None else "none",
     )
 
 
@@ -233,14 +218,16 @@ def extract_features(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Callable[[int], None] | None = None,
     on_bad: Callable[[str], None] | None = None,
+    degradation: Degradation | None = None,
 ) -> ExtractionReport:
     """Fill the cache with every image of `dataset` not yet in it; return what happened.
 
+    `degradation` (test images of the robustness protocol) is applied after `transform`.
     `progress(n)` is called after each batch with the number of images it covered;
     `on_bad(message)` once per unusable file, as soon as it is found.
     """
     transform = transform or TransformSpec()
-    space = feature_space(backbone, transform, preprocess)
+    space = feature_space(backbone, transform, preprocess, degradation)
     cache.register(space)
     ids = dataset.ids
     todo_ids = cache.missing(space, ids)
@@ -253,13 +240,14 @@ def extract_features(
     if not items:
         return report
     device = best_device()
+    images = extraction_images(items, backbone, transform, preprocess, degradation, max_pixels)
     backbone = inference_copy(backbone, device)
     workers = default_workers() if workers is None else workers
     started = time.perf_counter()
     if device.type == "cpu" and workers > 0:
-        results = _embedded_in_threads(items, backbone, transform, preprocess, batch_size, workers, max_pixels)
+        results = _embedded_in_threads(images, backbone, batch_size, workers)
     else:
-        results = _embedded_here(items, backbone, transform, preprocess, batch_size, workers, max_pixels, device)
+        results = _embedded_here(images, backbone, batch_size, workers, device)
     with closing(results):
         for indices, vectors, bad in results:
             for index, reason in bad:
@@ -278,10 +266,17 @@ def extract_features(
 Embedded = tuple[list[int], np.ndarray | None, list[tuple[int, str]]]
 
 
-def _embedded_here(items, backbone, transform, preprocess, batch_size, workers, max_pixels, device) -> Iterator[Embedded]:
+def _embedded(batch: ImageBatch, backbone: Backbone, device: torch.device) -> Embedded:
+    vectors = embed(backbone, batch.images, device) if batch.images is not None else None
+    return batch.indices, vectors, batch.bad
+
+
+def _embedded_here(
+    images: ImageTensors, backbone: Backbone, batch_size: int, workers: int, device: torch.device
+) -> Iterator[Embedded]:
     """The model in this thread; decoding in `workers` DataLoader processes (GPU, or workers=0)."""
-    for indices, tensors, bad in image_batches(items, backbone, transform, preprocess, batch_size, workers, max_pixels):
-        yield indices, (embed(backbone, tensors, device) if tensors is not None else None), bad
+    for batch in image_loader(images, batch_size, workers, prefetch=4):
+        yield _embedded(batch, backbone, device)
 
 
 def _balanced_chunks(n: int, batch_size: int, streams: int) -> list[range]:
@@ -292,7 +287,7 @@ def _balanced_chunks(n: int, batch_size: int, streams: int) -> list[range]:
     return [range(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _embedded_in_threads(items, backbone, transform, preprocess, batch_size, workers, max_pixels) -> Iterator[Embedded]:
+def _embedded_in_threads(images: ImageTensors, backbone: Backbone, batch_size: int, workers: int) -> Iterator[Embedded]:
     """CPU: `streams` threads each decode and embed whole batches; results in order.
 
     torch's intra-op thread count is process-wide: it is set to cores // streams for the run
@@ -300,17 +295,12 @@ def _embedded_in_threads(items, backbone, transform, preprocess, batch_size, wor
     keep to one OpenMP thread (libgomp hangs in a child that opens a team after its parent
     did), and would receive images, not features, over the pipe.
     """
-    info = backbone.info
-    to_tensor = build_preprocess(preprocess, info.input_size, info.mean, info.std)
-    draft = info.input_size if preprocess == "resize" else None
-    images = ImageTensors(items, to_tensor, transform, max_pixels, draft)
     device = torch.device("cpu")
     streams, threads = cpu_parallelism(workers)
-    chunks = _balanced_chunks(len(items), batch_size, streams)
+    chunks = _balanced_chunks(len(images), batch_size, streams)
 
     def decode_and_embed(chunk: range) -> Embedded:
-        indices, tensors, bad = collate_good_and_bad([images[i] for i in chunk])
-        return indices, (embed(backbone, tensors, device) if tensors is not None else None), bad
+        return _embedded(collate([images[i] for i in chunk]), backbone, device)
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

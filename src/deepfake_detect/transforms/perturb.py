@@ -29,30 +29,46 @@ class TransformSpec(BaseModel):
     saturation: float = Field(0.4, ge=0)
     hue: float = Field(0.1, ge=0, le=0.5)
     seed: int = 0
-    degrade: Literal["none", "jpeg", "blur", "downscale"] = "none"
-    """A robustness perturbation applied last (test images only): JPEG quality, blur sigma,
-    or downscale factor given by `degrade_level`."""
-    degrade_level: float = 0.0
 
-    def degraded(self, kind: str, level: float) -> "TransformSpec":
-        return self.model_copy(update={"degrade": kind, "degrade_level": float(level)})
-
-    def key(self) -> str:
-        """What identifies its output in a cache: only the parameters that take effect."""
-        if self.name == "none" and self.degrade == "none":
-            return "none"
+    def effective_parameters(self) -> dict[str, object]:
+        """The parameters that take effect for this transformation (seed, blur, jitter)."""
         params = self.model_dump()
-        if self.degrade == "none":
-            params.pop("degrade")
-            params.pop("degrade_level")
+        params.pop("name")
         if self.name == "none":
             params.pop("seed")
         if "blur" not in self.name:
             params.pop("blur_sigma")
         if "jitter" not in self.name:
-            for k in ("brightness", "contrast", "saturation", "hue"):
+            for k in JITTER_PARAMETERS:
                 params.pop(k)
-        return json.dumps(params, sort_keys=True, separators=(",", ":"))
+        return params
+
+    def key(self) -> str:
+        """What identifies its output in a cache: only the parameters that take effect."""
+        if self.name == "none":
+            return "none"
+        return json.dumps({"name": self.name, **self.effective_parameters()}, sort_keys=True, separators=(",", ":"))
+
+    def label(self) -> str:
+        """The name plus the effective parameters that differ from the defaults, for tables:
+        `blur`, `blur(sigma=1-3)`, `jitter(hue=0.2, seed=1)`."""
+        defaults = TransformSpec(name=self.name).effective_parameters()
+        changed = [
+            f"{_LABEL_NAMES.get(k, k)}={_format(v)}"
+            for k, v in self.effective_parameters().items()
+            if v != defaults[k]
+        ]
+        return f"{self.name}({', '.join(changed)})" if changed else self.name
+
+
+JITTER_PARAMETERS = ("brightness", "contrast", "saturation", "hue")
+_LABEL_NAMES = {"blur_sigma": "sigma"}
+
+
+def _format(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return "-".join(_format(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _rng(spec: TransformSpec, image_id: str) -> np.random.Generator:
@@ -60,15 +76,7 @@ def _rng(spec: TransformSpec, image_id: str) -> np.random.Generator:
 
 
 def apply_transform(img: Image.Image, spec: TransformSpec, image_id: str) -> Image.Image:
-    img = _transform(img, spec, image_id)
-    if spec.degrade != "none":
-        from .degrade import degrade
-
-        img = degrade(img, spec.degrade, spec.degrade_level)
-    return img
-
-
-def _transform(img: Image.Image, spec: TransformSpec, image_id: str) -> Image.Image:
+    """`img` transformed by `spec`, the random draw seeded by (spec.seed, image id)."""
     if spec.name == "none":
         return img
     rng = _rng(spec, image_id)
