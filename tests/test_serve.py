@@ -17,11 +17,11 @@ import uvicorn
 from PIL import Image
 
 from deepfake_detect.detector import Detector, TrainingPlan, train_detector
-from deepfake_detect.detector.commands import is_loopback
+from deepfake_detect.cli.detector_commands import is_loopback
 from deepfake_detect.serve import create_app
 from deepfake_detect.serve.app import BatchScorer, Overloaded
 
-from conftest import make_real_fake_folder
+from conftest import make_real_fake_folder, run_cli
 
 MAX_UPLOAD_BYTES = 300_000
 MAX_PIXELS = 500_000
@@ -66,10 +66,15 @@ def data_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def detector(data_folder, tmp_path_factory) -> Detector:
+def detector_folder(data_folder, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve")
     plan = TrainingPlan(dataset=str(data_folder), backbone="fft_spectrum", cache=str(root / "cache"))
-    return Detector.load(train_detector(plan, root / "detector", workers=0).path)
+    return train_detector(plan, root / "detector", workers=0).path
+
+
+@pytest.fixture(scope="module")
+def detector(detector_folder) -> Detector:
+    return Detector.load(detector_folder)
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +236,32 @@ def test_the_worker_batches_queued_requests_and_refuses_beyond_the_limit():
 def test_loopback_detection():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_formats_outside_the_photo_list_are_refused(client):
+    """EPS would reach Ghostscript through Pillow's plugins; the server accepts photo formats only."""
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\nshowpage\n"
+    response = client.post("/predict", files=upload(("drawing.eps", eps)))
+    assert response.status_code == 415 and "drawing.eps" in response.json()["detail"]
+
+
+def test_decoded_pixels_are_bounded_per_request(detector):
+    """Several images that each pass the per-image limit still cannot add up without bound."""
+    app = create_app(detector, max_request_pixels=2 * 64 * 64)
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        response = c.post("/predict", files=upload(*[(f"{i}.png", png_bytes(seed=i)) for i in range(3)]))
+    assert response.status_code == 200
+    first, second, third = response.json()["results"]
+    assert first["verdict"] and second["verdict"]
+    assert third["probability"] is None and "decoded pixels per request" in third["error"]
+
+
+def test_serve_on_a_busy_port_is_one_line_exit_2(detector_folder):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_cli("serve", detector_folder, "--port", busy.getsockname()[1])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot listen on 127.0.0.1" in lines[0]
+    assert "serving" not in result.output

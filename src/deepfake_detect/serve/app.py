@@ -33,12 +33,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
-from ..data.images import BadImage, decode_rgb
+from ..data.images import ALLOWED_FORMATS, BadImage, decode_rgb
 from ..detector.detector import Detector, json_safe
 
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 """Enough for a 40-megapixel camera; a bigger upload is more likely a bomb than a photo."""
+DEFAULT_MAX_REQUEST_PIXELS = 100_000_000
+"""Decoded pixels of all images in one request together (about 2.5 of the largest photos)."""
 DEFAULT_MAX_FILES = 16
 DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_QUEUED_IMAGES = 128
@@ -193,25 +195,50 @@ class UploadSizeLimit:
 # --- uploads -------------------------------------------------------------------------------------
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height from the image header alone (0 when it is not an image we accept)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as header:
+            width, height = header.size
+    except Exception:
+        return 0  # not an image: decode_rgb words the reason
+    return width * height
+
+
 def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> torch.Tensor:
     """Bytes -> model input tensor, or `UploadRejected` with the HTTP status and reason."""
     if not data:
         raise UploadRejected(415, f"{filename}: empty file, not an image")
-    try:
-        with Image.open(io.BytesIO(data)) as header:  # reads the header only
-            width, height = header.size
-    except Exception:
-        width = height = 0  # not an image: decode_rgb below words the reason
-    if width * height > max_pixels:
+    pixels = header_pixels(data)
+    if pixels > max_pixels:
         raise UploadRejected(
-            413, f"{filename}: {width}x{height} = {width * height:,} pixels is above this server's limit of "
-            f"{max_pixels:,} (refused as a possible decompression bomb)"
+            413, f"{filename}: {pixels:,} pixels is above this server's limit of {max_pixels:,} per image "
+            "(refused as a possible decompression bomb)"
         )
     try:
         image = decode_rgb(data, filename, max_pixels, detector.draft_size)
     except BadImage as exc:
         raise UploadRejected(415, str(exc)) from None
     return detector.to_tensor(image)
+
+
+def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixels: int) -> list[UploadRejected | None]:
+    """Per file, None when it fits the request's pixel budget, else why not.
+
+    Many large images in one small request would otherwise cost seconds of server CPU each:
+    the budget is counted from the headers, in upload order, before anything is decoded.
+    """
+    spent, verdicts = 0, []
+    for name, data in zip(names, blobs):
+        pixels = header_pixels(data)
+        if spent + pixels > max_request_pixels:
+            verdicts.append(UploadRejected(
+                413, f"{name}: the request's images together exceed this server's limit of "
+                f"{max_request_pixels:,} decoded pixels per request; send it in another request"))
+        else:
+            spent += pixels
+            verdicts.append(None)
+    return verdicts
 
 
 def _static_page() -> str:
@@ -225,6 +252,7 @@ def create_app(
     detector: Detector,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS,
     max_batch: int = DEFAULT_MAX_BATCH,
     max_files: int = DEFAULT_MAX_FILES,
     max_queued_images: int = DEFAULT_MAX_QUEUED_IMAGES,
@@ -283,7 +311,10 @@ def create_app(
         names = [f.filename or f"file{i + 1}" for i, f in enumerate(files)]
         blobs = [await f.read() for f in files]
         prepared: list[torch.Tensor | UploadRejected] = []
-        for name, data in zip(names, blobs):
+        for name, data, refused in zip(names, blobs, within_request_budget(blobs, names, max_request_pixels)):
+            if refused is not None:
+                prepared.append(refused)
+                continue
             async with decoding:
                 try:
                     prepared.append(await run_in_threadpool(prepare_upload, detector, data, name, max_pixels))
