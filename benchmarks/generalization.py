@@ -1,0 +1,388 @@
+"""Generalization to unseen generators: a patch network trained on aligned pairs (issue 11).
+
+    .venv/bin/python benchmarks/generalization.py make-dev-pairs [--out runs/dev_pairs --n 200]
+    .venv/bin/python benchmarks/generalization.py train --pairs runs/aligned --residual npr \\
+        --name npr_jpeg [--no-jpeg-aug] [--epochs 6] [--resume]
+    .venv/bin/python benchmarks/generalization.py ferretnet        # the reference row
+    .venv/bin/python benchmarks/generalization.py table [--best]   # markdown table; --best saves it
+
+Training material is a folder of *aligned pairs*: `manifest.csv` with path,label,generator,group
+where each group holds one real image and fakes made from it (autoencoder reconstructions,
+simulated decoders), so the only difference inside a group is the generator's trace. A batch
+holds whole pairs: the same crop position and the same augmentation for the real and its fake.
+Augmentation makes the traces survive the real world and never becomes a label shortcut:
+JPEG at quality 30-100, blur and down-scaling, each applied to BOTH images of a pair; random
+crops; never a resize of the whole image.
+
+Testing is on two sets no model here saw, both with real and fake in the same format:
+faces-stylegan2 (StyleGAN2 vs portraits, 300 px JPEG) and t2i-scenes (modern text-to-image vs
+photos, 512 px JPEG q90), at native resolution (a few fixed crops per image, their fake
+probabilities averaged), and again after re-encoding both classes at JPEG quality 75. AUC has a
+95% bootstrap interval (evaluate.metrics). Each run writes to runs/generalization/NAME/:
+`checkpoint.pt` after every epoch (`--resume` continues from it), `model.safetensors`,
+`settings.json` and `results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageFilter
+
+from deepfake_detect.backbones.ferretnet import build_ferretnet, ferret_fake_probability, ferret_tensor
+from deepfake_detect.backbones.patchnet import PatchNet, build_patchnet
+from deepfake_detect.data.images import load_rgb
+from deepfake_detect.evaluate.metrics import compute_metrics
+from deepfake_detect.runtime import atomic_write_bytes, atomic_write_text, json_safe
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+RUNS = ROOT / "runs" / "generalization"
+TEST_SETS = {"faces": SHARED / "data" / "faces-stylegan2", "t2i": SHARED / "data" / "t2i-scenes"}
+FERRET_WEIGHTS = SHARED / "weights" / "ferretnet" / "ferretnet-s-median-3.pth"
+STORED_SIDE = 384
+"""Training images are centre-cropped (never resized) to at most this side when loaded."""
+
+
+@dataclass
+class Settings:
+    pairs: str
+    residual: str = "npr"
+    jpeg_aug: bool = True
+    epochs: int = 6
+    crop: int = 64
+    crops_per_epoch: int = 3000
+    batch_pairs: int = 16
+    lr: float = 2e-3
+    blur_p: float = 0.1
+    downscale_p: float = 0.1
+    jpeg_p: float = 0.6
+    max_groups: int = 600
+    seed: int = 0
+    test_crop: int = 128
+    test_crops: int = 4
+    max_test_per_class: int = 0
+    """0 = every test image."""
+
+
+# ---------------------------------------------------------------- training material
+
+
+def make_dev_pairs(source: Path, out: Path, n: int, side: int = 256) -> None:
+    """Real centre crops and their 2x down-then-up-sampled twins (nearest and bilinear), as PNG."""
+    rows = []
+    for index, path in enumerate(sorted(source.glob("*.JPEG"))[:n]):
+        image = load_rgb(path)
+        if min(image.size) < side:
+            continue
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        real = image.crop((left, top, left + side, top + side))
+        small = real.resize((side // 2, side // 2), Image.BOX)
+        versions = {"real": real, "nearest2x": small.resize((side, side), Image.NEAREST),
+                    "bilinear2x": small.resize((side, side), Image.BILINEAR)}
+        for generator, picture in versions.items():
+            name = f"{generator}/{index:04d}.png"
+            (out / generator).mkdir(parents=True, exist_ok=True)
+            picture.save(out / name)
+            rows.append({"path": name, "label": int(generator != "real"), "generator": generator, "group": f"g{index:04d}"})
+    with open(out / "manifest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "generator", "group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(rows)} images in {len(rows) // 3} groups -> {out / 'manifest.csv'}")
+
+
+@dataclass
+class Pair:
+    real: np.ndarray
+    fakes: list[np.ndarray]
+
+
+def load_pairs(folder: Path, max_groups: int, seed: int) -> list[Pair]:
+    """Groups with one real and at least one fake, each image centre-cropped to a common size."""
+    groups: dict[str, dict[str, list[Path]]] = {}
+    with open(folder / "manifest.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            kind = "fake" if str(row["label"]).strip() in ("1", "fake") else "real"
+            groups.setdefault(row["group"], {"real": [], "fake": []})[kind].append(folder / row["path"])
+    names = sorted(g for g, members in groups.items() if members["real"] and members["fake"])
+    random.Random(seed).shuffle(names)
+    pairs = []
+    for name in names[:max_groups]:
+        images = [load_rgb(p) for p in groups[name]["real"][:1] + groups[name]["fake"]]
+        width = min(min(i.width for i in images), STORED_SIDE)
+        height = min(min(i.height for i in images), STORED_SIDE)
+        arrays = [np.asarray(_centre_crop(i, width, height)) for i in images]
+        pairs.append(Pair(arrays[0], arrays[1:]))
+    return pairs
+
+
+def _centre_crop(image: Image.Image, width: int, height: int) -> Image.Image:
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def augment_pair(real: np.ndarray, fake: np.ndarray, s: Settings, rng: random.Random) -> tuple[Image.Image, Image.Image]:
+    """One crop position and one set of degradations, applied to both images alike."""
+    height, width = real.shape[:2]
+    region = s.crop
+    if rng.random() < s.downscale_p:
+        region = min(int(s.crop * rng.uniform(1.1, 2.0)), height, width)
+    top, left = rng.randint(0, height - region), rng.randint(0, width - region)
+    flip = rng.random() < 0.5
+    sigma = rng.uniform(0.2, 1.2) if rng.random() < s.blur_p else 0.0
+    quality = rng.randint(30, 100) if s.jpeg_aug and rng.random() < s.jpeg_p else None
+    out = []
+    for array in (real, fake):
+        image = Image.fromarray(array[top : top + region, left : left + region])
+        if region != s.crop:
+            image = image.resize((s.crop, s.crop), Image.BICUBIC)
+        if flip:
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        if sigma:
+            image = image.filter(ImageFilter.GaussianBlur(sigma))
+        if quality is not None:
+            image = _jpeg(image, quality)
+        out.append(image)
+    return out[0], out[1]
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.asarray(i) for i in images])).permute(0, 3, 1, 2).float() / 255.0
+
+
+def pair_batch(pairs: list[Pair], s: Settings, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = [], []
+    for pair in rng.sample(pairs, min(s.batch_pairs, len(pairs))):
+        real, fake = augment_pair(pair.real, rng.choice(pair.fakes), s, rng)
+        images += [real, fake]
+        labels += [0, 1]
+    return _to_tensor(images), torch.tensor(labels)
+
+
+# ---------------------------------------------------------------- training
+
+
+def train(s: Settings, out: Path, resume: bool) -> PatchNet:
+    torch.set_num_threads(2)
+    pairs = load_pairs(Path(s.pairs), s.max_groups, s.seed)
+    n_val = max(4, len(pairs) // 10)
+    train_pairs, val_pairs = pairs[n_val:], pairs[:n_val]
+    print(f"{len(train_pairs)} training groups, {n_val} validation groups", flush=True)
+    network = build_patchnet(s.residual, seed=s.seed)
+    steps_per_epoch = max(1, s.crops_per_epoch // (2 * s.batch_pairs))
+    optimizer = torch.optim.AdamW(network.parameters(), lr=s.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.epochs * steps_per_epoch)
+    history, start_epoch = [], 0
+    checkpoint = out / "checkpoint.pt"
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        history, start_epoch = json.loads(state["history"]), int(state["epoch"])
+        print(f"resumed after epoch {start_epoch}", flush=True)
+    for epoch in range(start_epoch, s.epochs):
+        rng = random.Random(s.seed * 1000 + epoch)  # per-epoch seed: a resumed run sees the same crops
+        network.train()
+        started, losses = time.perf_counter(), []
+        for _ in range(steps_per_epoch):
+            images, labels = pair_batch(train_pairs, s, rng)
+            loss = F.cross_entropy(network(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        seconds = time.perf_counter() - started
+        val_auc = validation_auc(network, val_pairs, s)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_auc": val_auc, "seconds": seconds})
+        print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}  val AUC {val_auc:.3f}  {seconds:.0f} s", flush=True)
+        state = {"model": network.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                 "history": json.dumps(history), "epoch": epoch + 1}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(checkpoint, buffer.getvalue())
+    from safetensors.torch import save
+
+    weights = {k: v.detach().contiguous().clone() for k, v in network.state_dict().items()}
+    atomic_write_bytes(out / "model.safetensors", save(weights))
+    atomic_write_text(out / "history.json", json.dumps(history, indent=1))
+    return network.eval()
+
+
+@torch.no_grad()
+def validation_auc(network: PatchNet, pairs: list[Pair], s: Settings) -> float:
+    """AUC on held-out groups, with the same augmentation (fixed seed) as training."""
+    network.eval()
+    rng = random.Random(12345)
+    images, labels = [], []
+    for pair in pairs:
+        for fake in pair.fakes:
+            real_crop, fake_crop = augment_pair(pair.real, fake, s, rng)
+            images += [real_crop, fake_crop]
+            labels += [0, 1]
+    scores = torch.cat([_probability(network, _to_tensor(images[i : i + 64])) for i in range(0, len(images), 64)])
+    return compute_metrics(labels, scores.numpy(), n_bootstrap=0)["auc"]
+
+
+def _probability(network: PatchNet, batch: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(network(batch).float(), dim=1)[:, 1]
+
+
+# ---------------------------------------------------------------- testing
+
+
+def test_images(max_per_class: int) -> dict[str, tuple[list[Image.Image], list[int]]]:
+    """Each test set's decoded images and labels (a seeded sample when max_per_class > 0)."""
+    sets = {}
+    for name, root in TEST_SETS.items():
+        images, labels = [], []
+        for label, folder in ((0, "real"), (1, "fake")):
+            paths = sorted((root / folder).iterdir())
+            if max_per_class:
+                paths = sorted(random.Random(0).sample(paths, min(max_per_class, len(paths))))
+            images += [load_rgb(p) for p in paths]
+            labels += [label] * len(paths)
+        sets[name] = (images, labels)
+    return sets
+
+
+def fixed_crops(image: Image.Image, side: int, count: int) -> list[Image.Image]:
+    """`count` crops of `side` px spread evenly along the diagonal (the whole image if smaller)."""
+    if min(image.size) <= side:
+        return [image]
+    positions = np.linspace(0, 1, count) if count > 1 else [0.5]
+    return [image.crop((round(p * (image.width - side)), round(p * (image.height - side)),
+                        round(p * (image.width - side)) + side, round(p * (image.height - side)) + side))
+            for p in positions]
+
+
+@torch.no_grad()
+def patchnet_scores(network: PatchNet, images: list[Image.Image], s: Settings) -> np.ndarray:
+    network.eval()
+    scores = []
+    for image in images:
+        crops = fixed_crops(image, s.test_crop, s.test_crops)
+        scores.append(_probability(network, _to_tensor(crops)).mean().item())
+    return np.array(scores)
+
+
+@torch.no_grad()
+def ferret_scores(network, images: list[Image.Image]) -> np.ndarray:
+    batches = [torch.stack([ferret_tensor(i) for i in images[k : k + 32]]) for k in range(0, len(images), 32)]
+    return torch.cat([ferret_fake_probability(network, b) for b in batches]).numpy()
+
+
+def measure(score, sets) -> dict[str, dict[str, float]]:
+    """AUC with its 95% interval on every test set, as is and re-encoded at JPEG quality 75."""
+    results = {}
+    for name, (images, labels) in sets.items():
+        for variant, prepared in (("native", images), ("jpeg75", [_jpeg(i, 75) for i in images])):
+            metrics = compute_metrics(labels, score(prepared))
+            results[f"{name}/{variant}"] = {k: metrics[k] for k in ("auc", "auc_low", "auc_high", "accuracy", "n_real", "n_fake")}
+            print(f"  {name}/{variant}: AUC {metrics['auc']:.3f} [{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}]", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------- commands
+
+
+def command_train(args: argparse.Namespace) -> None:
+    s = Settings(pairs=str(Path(args.pairs).resolve()), residual=args.residual, jpeg_aug=not args.no_jpeg_aug,
+                 epochs=args.epochs, crop=args.crop, crops_per_epoch=args.crops_per_epoch,
+                 max_test_per_class=args.max_test_per_class, seed=args.seed)
+    out = RUNS / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "settings.json", json.dumps(asdict(s), indent=1))
+    network = train(s, out, args.resume)
+    print("testing", flush=True)
+    results = measure(lambda images: patchnet_scores(network, images, s), test_images(s.max_test_per_class))
+    atomic_write_text(out / "results.json", json.dumps(json_safe(results), indent=1))
+
+
+def command_ferretnet(args: argparse.Namespace) -> None:
+    torch.set_num_threads(2)
+    network = build_ferretnet(FERRET_WEIGHTS)
+    results = measure(lambda images: ferret_scores(network, images), test_images(args.max_test_per_class))
+    out = RUNS / "ferretnet_s"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(json_safe(results), indent=1))
+
+
+def _cell(results: dict, key: str) -> str:
+    row = results.get(key)
+    return f"{row['auc']:.3f} [{row['auc_low']:.2f}-{row['auc_high']:.2f}]" if row else "-"
+
+
+def command_table(args: argparse.Namespace) -> None:
+    lines = ["| method | AUC faces | AUC t2i | mean | faces JPEG75 | t2i JPEG75 | s/epoch |", "|---|---|---|---|---|---|---|"]
+    best, best_mean = None, -1.0
+    for folder in sorted(p.parent for p in RUNS.glob("*/results.json") if p.parent.name != "best"):
+        results = json.loads((folder / "results.json").read_text())
+        mean = (results["faces/native"]["auc"] + results["t2i/native"]["auc"]) / 2
+        history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").is_file() else []
+        cost = f"{np.mean([h['seconds'] for h in history]):.0f}" if history else "-"
+        lines.append(f"| {folder.name} | {_cell(results, 'faces/native')} | {_cell(results, 't2i/native')} | {mean:.3f} | "
+                     f"{_cell(results, 'faces/jpeg75')} | {_cell(results, 't2i/jpeg75')} | {cost} |")
+        if (folder / "model.safetensors").is_file() and mean > best_mean:
+            best, best_mean = folder, mean
+    print("\n".join(lines))
+    if args.best and best is not None:
+        target = RUNS / "best"
+        target.mkdir(exist_ok=True)
+        atomic_write_bytes(target / "model.safetensors", (best / "model.safetensors").read_bytes())
+        settings = json.loads((best / "settings.json").read_text()) | {"run": best.name, "mean_auc": best_mean}
+        atomic_write_text(target / "settings.json", json.dumps(settings, indent=1))
+        print(f"best: {best.name} (mean AUC {best_mean:.3f}) -> {target}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("make-dev-pairs")
+    dev.add_argument("--source", default=str(SHARED / "data" / "imagenet-sample"))
+    dev.add_argument("--out", default=str(ROOT / "runs" / "dev_pairs"))
+    dev.add_argument("--n", type=int, default=200)
+    run = commands.add_parser("train")
+    run.add_argument("--pairs", default=str(ROOT / "runs" / "aligned"))
+    run.add_argument("--residual", default="npr", choices=["npr", "median", "srm"])
+    run.add_argument("--name", required=True)
+    run.add_argument("--no-jpeg-aug", action="store_true")
+    run.add_argument("--epochs", type=int, default=6)
+    run.add_argument("--crop", type=int, default=64)
+    run.add_argument("--crops-per-epoch", type=int, default=3000)
+    run.add_argument("--max-test-per-class", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--resume", action="store_true")
+    ferret = commands.add_parser("ferretnet")
+    ferret.add_argument("--max-test-per-class", type=int, default=0)
+    table = commands.add_parser("table")
+    table.add_argument("--best", action="store_true", help="copy the best run's weights and settings to runs/generalization/best/")
+    args = parser.parse_args(argv)
+    if args.command == "make-dev-pairs":
+        make_dev_pairs(Path(args.source), Path(args.out), args.n)
+    else:
+        {"train": command_train, "ferretnet": command_ferretnet, "table": command_table}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
