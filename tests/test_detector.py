@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,18 +14,22 @@ import yaml
 from PIL import Image
 
 from deepfake_detect.backbones import create_backbone
+from deepfake_detect.backbones.finetuned import build_finetune_network, weights_bytes
+from deepfake_detect.classify import fake_scores, list_classifiers
 from deepfake_detect.data import load_dataset
 from deepfake_detect.detector import (
     Detector,
-    DetectorError,
     TrainingPlan,
     plan_from_grid,
     threshold_for_fpr,
     train_detector,
 )
+from deepfake_detect.detector.folder import MAX_FILE_BYTES, write_detector_folder
+from deepfake_detect.detector.train import CALIBRATIONS, fit_calibrated, save_features_detector
+from deepfake_detect.errors import DetectorError, UnknownNameError, UntrustedModelError
 from deepfake_detect.features import FeatureCache, extract_features
 
-from conftest import make_real_fake_folder
+from conftest import gaussian_blobs, make_real_fake_folder
 
 MANIFEST_KEYS = {
     "format", "format_version", "kind", "created", "backbone", "preprocess", "transform", "reduction",
@@ -138,7 +143,7 @@ def test_target_fpr_and_isotonic_calibration(data_folder, cache_dir, tmp_path):
 def test_training_refuses_to_overwrite_and_checks_names_before_work(trained, data_folder, tmp_path):
     with pytest.raises(DetectorError, match="not empty"):
         train_detector(TrainingPlan(dataset=str(data_folder), backbone="fft_spectrum"), trained.path)
-    with pytest.raises(DetectorError, match="classifier.*no_such"):
+    with pytest.raises(UnknownNameError, match="classifier 'no_such'"):
         train_detector(TrainingPlan(dataset=str(data_folder), classifier="no_such"), tmp_path / "x")
     with pytest.raises(DetectorError, match="between 0 and 1"):
         train_detector(TrainingPlan(dataset=str(data_folder), target_fpr=1.5), tmp_path / "y")
@@ -181,7 +186,7 @@ def test_a_model_that_would_run_code_is_refused_even_with_a_matching_hash(traine
     payload = skops.io.dumps(FunctionTransformer(func=os.system, kw_args={"command": "touch pwned"}))
     (folder / "model.skops").write_bytes(payload)
     rewrite_manifest(folder, lambda m: m["files"].update({"model.skops": hashlib.sha256(payload).hexdigest()}))
-    with pytest.raises(DetectorError, match="not trusted.*system"):
+    with pytest.raises(UntrustedModelError, match="not trusted.*system"):
         Detector.load(folder)
     assert not Path("pwned").exists()
 
@@ -199,9 +204,20 @@ def test_a_pickle_in_place_of_the_model_is_refused(trained, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda m: m.pop("files"), "lists no sha256 for model.skops"),
-    (lambda m: m.update(kind="mystery"), "unknown detector kind"),
-    (lambda m: m["backbone"].update(name="no_such_backbone"), "unknown backbone"),
+    (lambda m: m.pop("files"), "files: missing"),
+    (lambda m: m.update(files={}), "lists no sha256 for model.skops"),
+    (lambda m: m.update(kind="mystery"), "unknown detector kind 'mystery'"),
+    (lambda m: m.update(kind=None), "kind: Input should be a valid string"),
+    (lambda m: m["backbone"].update(name="no_such_backbone"), "unknown backbone 'no_such_backbone'"),
+    (lambda m: m["preprocess"].update(policy="stretch"), "preprocess.policy"),
+    (lambda m: m["preprocess"].update(size=0), "preprocess.size"),
+    (lambda m: m["preprocess"].update(std=[0, 1, 1]), "preprocess.std"),
+    (lambda m: m["classifier"].update(name="oracle"), "unknown classifier 'oracle'"),
+    (lambda m: m["calibration"].update(method="vibes"), "calibration.method"),
+    (lambda m: m["files"].update({"model.skops": "abc"}), "files.model.skops"),
+    (lambda m: m.update(format_version=99), "format_version 99.*upgrade deepfake_detect"),
+    (lambda m: m.update(format_version="1"), "format_version '1'"),
+    (lambda m: m.pop("format"), "not a deepfake_detect detector manifest"),
 ])
 def test_broken_manifests_fail_with_one_line(trained, tmp_path, change, message):
     folder = copy_detector(trained.path, tmp_path)
@@ -209,6 +225,128 @@ def test_broken_manifests_fail_with_one_line(trained, tmp_path, change, message)
     with pytest.raises(DetectorError, match=message) as caught:
         Detector.load(folder)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("threshold", [1e9, float("nan"), -5, "abc", None, "0.5", True, float("inf")])
+def test_a_threshold_that_is_not_a_probability_is_refused(trained, tmp_path, threshold):
+    """1e9 or NaN would make every image "real", -5 every image "fake"; both exit 0 silently."""
+    folder = copy_detector(trained.path, tmp_path)
+    rewrite_manifest(folder, lambda m: m.update(threshold=threshold))
+    with pytest.raises(DetectorError, match="threshold") as caught:
+        Detector.load(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_every_problem_of_a_manifest_is_named_on_one_line(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    rewrite_manifest(folder, lambda m: m.update(threshold="abc", preprocess={"policy": "stretch"}))
+    with pytest.raises(DetectorError) as caught:
+        Detector.load(folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    for part in ("threshold", "preprocess.policy", "preprocess.size: missing", "preprocess.mean: missing"):
+        assert part in message
+
+
+# --- files listed in the manifest: only regular files inside the folder ------------------------------
+
+
+def list_file(folder: Path, name: str, data: bytes = b"") -> None:
+    """List `name` in the manifest with the sha256 of `data`, as an attacker would."""
+    import hashlib
+
+    rewrite_manifest(folder, lambda m: m["files"].update({name: hashlib.sha256(data).hexdigest()}))
+
+
+def load_within(folder: Path, seconds: float = 60) -> BaseException | None:
+    """Detector.load in a daemon thread: a hang (a FIFO waiting for a writer) fails the test
+    instead of hanging the suite."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def run():
+        try:
+            Detector.load(folder)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001  (handed to the test)
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, "Detector.load hung"
+    return outcome[0]
+
+
+def assert_refused(folder: Path, message: str) -> None:
+    error = load_within(folder)
+    assert isinstance(error, DetectorError), error
+    assert re.search(message, str(error)) and "\n" not in str(error), str(error)
+
+
+@pytest.mark.parametrize("name", ["../outside.bin", "/etc/passwd", "/dev/zero", "sub/model.bin", ".hidden", ".."])
+def test_file_entries_outside_the_folder_are_refused_before_reading(trained, tmp_path, name):
+    folder = copy_detector(trained.path, tmp_path)
+    secret = b"not for you\n"
+    (tmp_path / "outside.bin").write_bytes(secret)  # even with its true sha256 listed
+    list_file(folder, name, secret)
+    assert_refused(folder, "must be a plain file name")
+
+
+def test_a_symlink_out_of_the_folder_is_refused(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    (tmp_path / "outside.bin").write_bytes(b"secret")
+    (folder / "extra.bin").symlink_to(tmp_path / "outside.bin")
+    list_file(folder, "extra.bin", b"secret")
+    assert_refused(folder, "symbolic link")
+
+
+def test_a_model_file_replaced_by_a_link_to_dev_zero_is_refused(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    (folder / "model.skops").unlink()
+    (folder / "model.skops").symlink_to("/dev/zero")
+    assert_refused(folder, "symbolic link")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    (folder / "model.skops").unlink()
+    os.mkfifo(folder / "model.skops")
+    assert_refused(folder, "not a regular file")
+
+
+def test_a_file_beyond_the_size_limit_is_refused_unread(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    with open(folder / "huge.bin", "wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used, nothing read
+    list_file(folder, "huge.bin")
+    assert_refused(folder, "more than the .* bytes a detector file may have")
+
+
+def test_a_symlinked_manifest_is_refused(trained, tmp_path):
+    folder = copy_detector(trained.path, tmp_path)
+    (folder / "real.json").write_bytes((folder / "manifest.json").read_bytes())
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").symlink_to(folder / "real.json")
+    assert_refused(folder, "symbolic link")
+
+
+def test_saving_never_replaces_a_folder_that_is_not_a_detector(trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"precious")
+    manifest = json.loads((trained.path / "manifest.json").read_text())
+    with pytest.raises(DetectorError, match="holds other files.*holiday.jpg"):
+        write_detector_folder(folder, manifest, {"model.skops": (trained.path / "model.skops").read_bytes()})
+    assert (folder / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_saving_validates_the_manifest_first(trained, tmp_path):
+    manifest = json.loads((trained.path / "manifest.json").read_text()) | {"threshold": 7}
+    with pytest.raises(DetectorError, match="cannot save .*threshold"):
+        write_detector_folder(tmp_path / "d", manifest, {"model.skops": (trained.path / "model.skops").read_bytes()})
+    assert not (tmp_path / "d").exists()
 
 
 def test_not_a_detector_folder(tmp_path):
@@ -285,20 +423,84 @@ def test_from_grid_without_results_is_a_clear_error(tmp_path):
         plan_from_grid(tmp_path)
 
 
-# --- fine-tuned detectors load through the same interface -----------------------------------------------
+# --- every classifier and calibration survives saving ---------------------------------------------
 
 
-def test_finetuned_detector_loads_and_predicts(data_folder, tmp_path):
-    network_module = pytest.importorskip("deepfake_detect.finetune.network")
-    if not hasattr(network_module, "write_detector"):
-        pytest.skip("deepfake_detect.finetune.network.write_detector not available yet")
-    network = network_module.build_finetune_network("resnet18", "random", seed=0).eval()
-    manifest = {"kind": "finetune", "arch": "resnet18", "input_size": 224, "mean": [0.485, 0.456, 0.406],
-                "std": [0.229, 0.224, 0.225], "preprocess": "resize", "threshold": 0.5, "calibration": None,
-                "metrics": {}}
-    folder = network_module.write_detector(network, manifest, tmp_path / "ft")
-    detector = Detector.load(folder)
-    assert detector.kind == "finetune"
+@pytest.mark.parametrize("calibration", CALIBRATIONS)
+@pytest.mark.parametrize("classifier", list_classifiers())
+def test_every_classifier_saves_loads_and_scores(classifier, calibration, data_folder, tmp_path,
+                                                 single_threaded_native_code):
+    """Fitted on tiny random features (no extraction), saved, reloaded with only trusted types."""
+    backbone = create_backbone("fft_spectrum")
+    X, y = gaussian_blobs(n=40, n_features=backbone.info.embed_dim)
+    plan = TrainingPlan(dataset="blobs", backbone="fft_spectrum", classifier=classifier, calibration=calibration)
+    fitted = fit_calibrated(plan, X[:24], y[:24], X[24:], y[24:])
+    save_features_detector(tmp_path / "d", plan, backbone, fitted, data={"name": "blobs"})
+
+    detector = Detector.load(tmp_path / "d")
+    np.testing.assert_allclose(fake_scores(detector.model.estimator, X), fake_scores(fitted.estimator, X))
+    results = detector.predict(sorted(data_folder.rglob("img00[01].png")))
+    assert all(r.ok and 0 <= r.probability <= 1 and r.verdict in ("real", "fake") for r in results)
+
+
+# --- fine-tuned detectors: the same folder, the same checks -------------------------------------------
+
+
+def finetuned_manifest(**changes) -> dict:
+    manifest = {
+        "kind": "finetune", "backbone": {"name": "efficientnet_lite0"},
+        "preprocess": {"policy": "resize", "size": 32, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+        "threshold": 0.5, "calibration": None, "training_data": {"name": "tiny"},
+    }
+    return manifest | changes
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory) -> Path:
+    network = build_finetune_network("efficientnet_lite0", "random", seed=0).eval()
+    folder = tmp_path_factory.mktemp("finetuned") / "detector"
+    return write_detector_folder(folder, finetuned_manifest(), {"model.safetensors": weights_bytes(network)})
+
+
+def test_finetuned_detector_loads_and_predicts(finetuned, data_folder):
+    detector = Detector.load(finetuned)
+    assert detector.kind == "finetune" and "fine-tuned efficientnet_lite0" in detector.describe()
+    assert detector.manifest["format_version"] == 1 and set(detector.manifest["files"]) == {"model.safetensors"}
     results = detector.predict([data_folder / "real" / "img000.png", data_folder / "nope.png"])
     assert 0 <= results[0].probability <= 1 and results[0].verdict in ("real", "fake")
-    assert results[1].error
+    assert results[1].error and results[1].probability is None
+
+
+def test_a_finetuned_detector_with_one_byte_changed_is_refused(finetuned, tmp_path):
+    folder = copy_detector(finetuned, tmp_path)
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-1] ^= 0x01
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    assert_refused(folder, "model.safetensors: sha256 does not match the manifest")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"backbone": {"name": "fft_spectrum"}}, "unknown architecture for fine-tuning 'fft_spectrum'"),
+    ({"preprocess": {"policy": "resize", "size": 32, "mean": [0, 0], "std": [1, 1, 1]}}, "preprocess.mean"),
+])
+def test_a_finetuned_manifest_is_validated_too(finetuned, tmp_path, changes, message):
+    folder = copy_detector(finetuned, tmp_path)
+    rewrite_manifest(folder, lambda m: m.update(changes))
+    assert_refused(folder, message)
+
+
+def test_a_nan_score_gives_an_error_row_not_a_verdict(data_folder, tmp_path):
+    """A network whose output is NaN: no image may be called "real" (NaN > threshold is False)."""
+    import torch
+
+    network = build_finetune_network("efficientnet_lite0", "random", seed=0).eval()
+    with torch.no_grad():
+        network.head.bias.fill_(float("nan"))
+    folder = write_detector_folder(tmp_path / "nan", finetuned_manifest(), {"model.safetensors": weights_bytes(network)})
+    detector = Detector.load(folder)
+    images = [data_folder / "real" / "img000.png", data_folder / "fake" / "img000.png"]
+    for result in [*detector.predict(images), *detector.predict_paths(images)]:
+        assert not result.ok and result.verdict is None and result.probability is None
+        assert "no finite score" in result.error
+    with pytest.raises(ValueError, match="no finite score"):
+        detector.verdict(float("nan"))

@@ -168,7 +168,7 @@ def read_member(folder: Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> byt
         if not stat.S_ISREG(info.st_mode):
             raise DetectorError(f"{path}: not a regular file; refusing to read it")
         if info.st_size > max_bytes:
-            raise DetectorError(f"{path}: {info.st_size} bytes, more than the {max_bytes} a detector file may have")
+            raise DetectorError(f"{path}: {info.st_size} bytes, more than the {max_bytes} bytes a detector file may have")
         with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(max_bytes + 1)
     finally:
