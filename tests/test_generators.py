@@ -1,0 +1,151 @@
+"""Generators: every registered one honours the contract; the real TAESD files load strictly
+and redraw a real photograph faithfully; weights are found, or refused in one line."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from safetensors.torch import save_file
+
+from deepfake_detect.errors import UnknownNameError, WeightsError
+from deepfake_detect.generators import create_generator, generator_info, list_generators
+
+SHARED_TAESD = Path(__file__).resolve().parents[2] / "shared" / "weights" / "taesd"
+WITH_WEIGHTS = [name for name in list_generators() if generator_info(name).needs_weights]
+needs_shared = pytest.mark.skipif(not SHARED_TAESD.is_dir(), reason=f"shared weights not found at {SHARED_TAESD}")
+
+
+def photo(size: int) -> torch.Tensor:
+    """A centre crop of a real photograph, (1, 3, size, size) in [0, 1]."""
+    pixels = skimage.data.astronaut()
+    top, left = (pixels.shape[0] - size) // 2, (pixels.shape[1] - size) // 2
+    crop = np.ascontiguousarray(pixels[top : top + size, left : left + size, :3])
+    return torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+
+@pytest.mark.parametrize("name", list_generators())
+def test_every_generator_redraws_images_in_range_deterministically(name):
+    images = torch.cat([photo(64), torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))])
+    generator = create_generator(name, weights="random")
+    with torch.inference_mode():
+        first = generator(images)
+        again = create_generator(name, weights="random")(images)
+    assert first.shape == images.shape and first.dtype == torch.float32
+    assert 0 <= float(first.min()) and float(first.max()) <= 1
+    assert torch.equal(first, again)
+    assert generator.name == name and generator.weights_id
+    assert not any(p.requires_grad for p in generator.parameters()) and not generator.training
+    with pytest.raises(ValueError, match="multiples of 8"):
+        generator(torch.rand(1, 3, 60, 64))
+
+
+@pytest.mark.parametrize("name", list_generators())
+def test_every_generator_says_where_it_comes_from(name):
+    info = generator_info(name)
+    assert info.description and info.licence and info.family
+    if info.needs_weights:
+        assert info.latent_channels and info.weights_url.startswith("https://")
+
+
+def test_an_unknown_generator_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="taesd"):
+        create_generator("stylegan9")
+
+
+@needs_shared
+@pytest.mark.parametrize("name", WITH_WEIGHTS)
+def test_the_published_weights_load_strictly_and_redraw_a_photo_faithfully(name):
+    generator = create_generator(name, weights=SHARED_TAESD)
+    image = photo(128)  # PSNR 24-30 dB here (25-31 dB on the whole 512 px photo)
+    with torch.inference_mode():
+        redrawn = generator(image)
+    assert psnr(redrawn, image) > 20
+    assert not torch.equal((redrawn * 255).round(), (image * 255).round())  # traces, not a copy
+    assert len(generator.weights_id.split("+")) == 2  # both files' hashes: provenance
+
+
+@needs_shared
+def test_one_weights_file_names_its_folder(tmp_path):
+    encoder = next(SHARED_TAESD.glob("taesd_encoder.*"))
+    assert create_generator("taesd", weights=encoder).weights_id == create_generator("taesd", weights=SHARED_TAESD).weights_id
+
+
+def save_twin(name: str, folder: Path, as_name: str | None = None) -> None:
+    """The random twin's weights written as `as_name`'s files (safetensors, like ComfyUI's)."""
+    twin = create_generator(name, weights="random")
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("encoder", "decoder"):
+        state = {k: v.contiguous() for k, v in getattr(twin, part).state_dict().items()}
+        save_file(state, str(folder / f"{as_name or name}_{part}.safetensors"))
+
+
+def test_weights_from_the_environment_folder(tmp_path, monkeypatch):
+    save_twin("taesd", tmp_path / "weights")
+    monkeypatch.setenv(generator_info("taesd").weights_env, str(tmp_path / "weights"))
+    images = photo(32)
+    with torch.inference_mode():
+        assert torch.equal(create_generator("taesd")(images), create_generator("taesd", weights="random")(images))
+
+
+def test_weights_of_another_architecture_are_refused_naming_the_file(tmp_path):
+    save_twin("taesd", tmp_path, as_name="taesd3")  # 4 latent channels where taesd3 has 16
+    with pytest.raises(WeightsError, match=r"taesd3_encoder\.safetensors: does not fit .*wrong shape"):
+        create_generator("taesd3", weights=tmp_path)
+
+
+def test_a_missing_weights_file_is_named_with_its_download(tmp_path):
+    save_twin("taef2", tmp_path)
+    (tmp_path / "taef2_decoder.safetensors").unlink()
+    with pytest.raises(WeightsError, match=r"taef2_decoder.*https://github.com/madebyollin/taesd/raw/main/taef2_decoder\.pth"):
+        create_generator("taef2", weights=tmp_path)
+    with pytest.raises(WeightsError, match="no such folder"):
+        create_generator("taef2", weights=tmp_path / "absent")
+
+
+def test_offline_without_weights_fails_fast_in_one_line(tmp_path, monkeypatch):
+    info = generator_info("taesdxl")
+    monkeypatch.delenv(info.weights_env, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, timeout=None):  # the network boundary: no internet here
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(WeightsError) as caught:
+        create_generator("taesdxl")
+    message = str(caught.value)
+    assert "taesdxl_encoder.pth" in message and f"{info.weights_url}taesdxl_encoder.pth" in message
+    assert "\n" not in message and not list((tmp_path / "torch").rglob("*.pth"))
+
+
+def test_a_download_lands_in_the_cache_and_is_not_repeated(tmp_path, monkeypatch):
+    source = tmp_path / "published"
+    twin = create_generator("taesd", weights="random")
+    source.mkdir()
+    for part in ("encoder", "decoder"):
+        torch.save(getattr(twin, part).state_dict(), source / f"taesd_{part}.pth")
+    monkeypatch.delenv(generator_info("taesd").weights_env, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    fetched = []
+
+    def serve(url, timeout=None):  # the network boundary: a local copy of the published files
+        fetched.append(url)
+        return open(source / url.rsplit("/", 1)[1], "rb")
+
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    first = create_generator("taesd")
+    second = create_generator("taesd")
+    assert len(fetched) == 2 and first.weights_id == second.weights_id
+    images = photo(32)
+    with torch.inference_mode():
+        assert torch.equal(first(images), twin(images))
