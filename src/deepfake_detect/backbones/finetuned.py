@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import UnknownNameError
-from .registry import BackboneInfo, create_backbone
+from . import BackboneInfo, create_backbone
 
 FINETUNE_ARCHS: tuple[str, ...] = ("resnet18", "resnet50", "efficientnet_lite0")
 """Backbones with a tested fine-tuning recipe (a pooled CNN feature vector under a linear head)."""

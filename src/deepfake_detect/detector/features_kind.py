@@ -7,19 +7,22 @@ as safetensors, so the detector works offline and cannot drift if upstream weigh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from ..backbones import backbone_info
+from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
 from ..errors import DetectorError, UnknownNameError, UntrustedModelError
+from ..reduce import list_reducers
 from .model import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from .folder import Manifest
+    from .manifest import Manifest
 
 MODEL_FILE = "model.skops"
 BACKBONE_FILE = "backbone.safetensors"
@@ -33,7 +36,7 @@ skops which types of a `CalibratedClassifierCV(FrozenEstimator(...))` it does no
 default, for every registered classifier and both calibration methods)."""
 
 
-def _known(kind: str, names) -> Any:
+def _known(kind: str, names: Callable[[], list[str]]) -> AfterValidator:
     def check(name: str) -> str:
         if name not in names():
             raise ValueError(str(UnknownNameError(kind, name, names())))
@@ -42,27 +45,15 @@ def _known(kind: str, names) -> Any:
     return AfterValidator(check)
 
 
-def _reducers() -> list[str]:
-    from ..reduce import list_reducers
-
-    return list_reducers()
-
-
-def _classifiers() -> list[str]:
-    from ..classify import list_classifiers
-
-    return list_classifiers()
-
-
 class ReductionStep(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: Annotated[str, _known("reduction", _reducers)]
+    name: Annotated[str, _known("reduction", list_reducers)]
     params: dict[str, Any] = {}
 
 
 class ClassifierStep(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: Annotated[str, _known("classifier", _classifiers)]
+    name: Annotated[str, _known("classifier", list_classifiers)]
     params: dict[str, Any] = {}
 
 
@@ -85,8 +76,6 @@ class FeaturesSection(BaseModel):
 
 
 def _all_trusted_types() -> list[str]:
-    from ..classify import TRUSTED_TYPES
-
     return sorted(set(TRUSTED_TYPES) | set(DETECTOR_TRUSTED_TYPES))
 
 
@@ -139,7 +128,6 @@ class FeatureModel:
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
 
-        from ..classify import fake_scores
         from ..features.extract import embed
 
         features = embed(self.backbone, tensors, self.device)
@@ -147,8 +135,6 @@ class FeatureModel:
 
 
 def _required_files(manifest: Manifest) -> list[str]:
-    from ..backbones import backbone_info
-
     return [MODEL_FILE] + ([BACKBONE_FILE] if backbone_info(manifest.backbone.name).needs_weights else [])
 
 
@@ -166,7 +152,7 @@ def _backbone(manifest: Manifest, files: Mapping[str, bytes]):
     """
     from safetensors.torch import load as load_safetensors
 
-    from ..backbones import Backbone, backbone_info
+    from ..backbones import Backbone  # the nn.Module type: imports torch
 
     info = backbone_info(manifest.backbone.name)
     network = info.factory()

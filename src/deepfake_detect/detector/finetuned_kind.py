@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from .folder import Manifest
+    from .manifest import Manifest
 
 WEIGHTS_FILE = "model.safetensors"
 

@@ -28,97 +28,21 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ..errors import DetectorError, UnknownNameError
+from ..errors import DetectorError
 from ..runtime import atomic_write_bytes, json_safe
-from ..transforms.preprocess import Preprocessing
 from .kinds import list_kinds, model_kind
+from .manifest import MANIFEST_FILE, Manifest, plain_file_name
 from .model import ModelKind
-
-MANIFEST_FILE = "manifest.json"
 FORMAT_NAME = "deepfake_detect.detector"
 FORMAT_VERSION = 1
 """Bump when a folder written now could not be read by older code; load refuses other versions."""
 MAX_FILE_BYTES = 2 * 1024**3
 """The largest model file accepted (ViT-B weights are ~350 MB)."""
 MAX_MANIFEST_BYTES = 4 * 1024**2
-
-
-# --- the manifest schema ------------------------------------------------------------------------
-
-
-def _plain_file_name(name: str) -> str:
-    if name in ("", ".", "..") or name.startswith(".") or any(c in name for c in "/\\\0") or name == MANIFEST_FILE:
-        raise ValueError("must be a plain file name directly inside the detector folder")
-    return name
-
-
-def _known_backbone(name: str) -> str:
-    from ..backbones import backbone_info
-
-    try:
-        backbone_info(name)
-    except UnknownNameError as exc:
-        raise ValueError(str(exc)) from None
-    return name
-
-
-def _known_kind(name: str) -> str:
-    if name not in list_kinds():
-        raise ValueError(f"unknown detector kind '{name}'; choose from: {', '.join(list_kinds())}")
-    return name
-
-
-FileName = Annotated[str, AfterValidator(_plain_file_name)]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
-Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
-
-
-class PreprocessBlock(BaseModel):
-    """How an image becomes the model's input tensor; the same block for every kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    policy: Literal["resize", "center_crop"]
-    size: Annotated[int, Field(ge=16, le=4096, strict=True)]
-    mean: tuple[Finite, Finite, Finite]
-    std: tuple[Positive, Positive, Positive]
-
-    def preprocessing(self) -> Preprocessing:
-        """The tensor transform and JPEG draft size this block describes."""
-        return Preprocessing(self.policy, self.size, self.mean, self.std)
-
-
-class BackboneBlock(BaseModel):
-    """The registered architecture; descriptive extras (weights source, dims) are kept."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Annotated[str, AfterValidator(_known_backbone)]
-    weights_id: str = "bundled"
-
-
-class Manifest(BaseModel):
-    """What every detector folder's manifest.json holds; descriptive extras are kept as given."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    format: str
-    format_version: int
-    """Both checked first, by `_check_format`, so a foreign or newer folder gets one clear line."""
-    kind: Annotated[str, AfterValidator(_known_kind)]
-    backbone: BackboneBlock
-    preprocess: PreprocessBlock
-    threshold: Probability
-    """Verdict "fake" when the probability is above it."""
-    files: dict[FileName, Sha256]
-    created: str | None = None
-    versions: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -180,7 +104,7 @@ def read_member(folder: Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> byt
 
 def _checked_name(name: str, folder: Path) -> str:
     try:
-        return _plain_file_name(name) if name != MANIFEST_FILE else name
+        return plain_file_name(name) if name != MANIFEST_FILE else name
     except ValueError as exc:
         raise DetectorError(f"{folder / MANIFEST_FILE}: file '{name}' {exc}") from None
 
@@ -211,6 +135,8 @@ def validate_manifest(raw: dict[str, Any], where: str | Path = MANIFEST_FILE) ->
     problems: list[str] = []
     manifest = _validated(Manifest, raw, problems)
     kind = model_kind(raw["kind"]) if raw.get("kind") in list_kinds() else None
+    if kind is None and isinstance(raw.get("kind"), str):
+        problems.append(f"kind: unknown detector kind '{raw['kind']}'; choose from: {', '.join(list_kinds())}")
     section = _validated(kind.schema, raw, problems) if kind else None
     if manifest is not None and kind is not None:
         problems += [f"files: lists no sha256 for {name}" for name in kind.required_files(manifest) if name not in manifest.files]

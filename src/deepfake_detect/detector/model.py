@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from .folder import Manifest
+    from .manifest import Manifest
 
 
 class ScoringModel(Protocol):

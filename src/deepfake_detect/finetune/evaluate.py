@@ -1,5 +1,5 @@
 """A fine-tuning run's evaluation: its exported detector on the held-out split, extra test
-sets and degraded copies, through `evaluate.finetuned` (the one scoring path: `Detector`).
+sets and degraded copies, through `detector.evaluation` (the one scoring path: `Detector`).
 
 Cells are recorded in the run's ledger as they finish, so an interrupted evaluation resumes
 where it stopped; results.csv has the grid's columns, so the report shows both approaches.
@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..console import warn
 from ..data import Dataset, ImageRecord
-from ..evaluate.finetuned import DetectorCell, TrainingFacts, evaluate_detector_cells
+from ..detector.detector import Detector
+from ..detector.evaluation import DetectorCell, TrainingFacts, evaluate_detector_cells
 from ..runs import Ledger, write_results
 from ..transforms.degrade import ROBUSTNESS_LEVELS, Degradation
 from .config import FinetuneConfig
@@ -44,8 +45,6 @@ def plan_cells(
 def evaluate_run(config: FinetuneConfig, detector_dir: Path, splits: Splits, cross_sets: list[Dataset],
                  state: TrainingState) -> pd.DataFrame:
     """Score every cell not yet in the ledger; write and return the run's results table."""
-    from ..detector import Detector
-
     run_dir = Path(config.out)
     detector = Detector.load(detector_dir)
     cells = plan_cells(splits.dataset.name, splits.test, [(d.name, d.records) for d in cross_sets], config.robustness)

@@ -23,14 +23,14 @@ import numpy as np
 
 from ..console import progress_bar, warn
 from ..data import Dataset, ImageRecord
+from ..evaluate.metrics import compute_metrics
+from ..evaluate.splits import split_by_id
 from ..runs import Ledger, cell_id
 from ..transforms.degrade import Degradation
-from .metrics import compute_metrics
-from .splits import split_by_id
+from .detector import Detector
 
 if TYPE_CHECKING:
     from ..config import GridConfig
-    from ..detector import Detector
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,6 @@ def evaluate_finetuned_detector(
     Returns the cell ids in order (finished ones are skipped, not rescored); its fit time is
     in the fine-tuning run's own run.json, so `fit_seconds` is NaN here.
     """
-    from ..detector import Detector
-
     detector = Detector.load(detector_dir)
     cells, facts = grid_cells(detector, datasets, config)
     return evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size)
