@@ -479,6 +479,23 @@ def test_a_finetuned_detector_with_one_byte_changed_is_refused(finetuned, tmp_pa
     assert_refused(folder, "model.safetensors: sha256 does not match the manifest")
 
 
+def test_a_finetuned_folder_of_the_old_unversioned_format_says_how_to_re_export(finetuned, tmp_path):
+    folder = copy_detector(finetuned, tmp_path)
+    rewrite_manifest(folder, lambda m: [m.pop("format"), m.pop("format_version")])
+    assert_refused(folder, "older version: run `finetune ... --resume`")
+
+
+def test_an_old_finetuned_folder_is_replaced_by_a_re_export(finetuned, tmp_path):
+    folder = tmp_path / "detector"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"kind": "finetune", "arch": "efficientnet_lite0"}))
+    (folder / "model.safetensors").write_bytes((finetuned / "model.safetensors").read_bytes())
+    manifest = {k: v for k, v in json.loads((finetuned / "manifest.json").read_text()).items() if k != "files"}
+    write_detector_folder(folder, manifest, {"model.safetensors": (finetuned / "model.safetensors").read_bytes()})
+    assert Detector.load(folder).kind == "finetune"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["detector"]  # no staging or retired folder left
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"backbone": {"name": "fft_spectrum"}}, "unknown architecture for fine-tuning 'fft_spectrum'"),
     ({"preprocess": {"policy": "resize", "size": 32, "mean": [0, 0], "std": [1, 1, 1]}}, "preprocess.mean"),

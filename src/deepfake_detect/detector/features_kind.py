@@ -169,4 +169,4 @@ def _describe(manifest: Manifest, section: BaseModel) -> str:
     return f"{manifest.backbone.name} + {section.reduction.name} + {section.classifier.name}"
 
 
-FEATURES = ModelKind("features", FeaturesSection, _required_files, _load, _describe)
+FEATURES = ModelKind("features", (MODEL_FILE, BACKBONE_FILE), FeaturesSection, _required_files, _load, _describe)

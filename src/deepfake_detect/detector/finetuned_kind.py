@@ -81,6 +81,7 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
 
 FINETUNED = ModelKind(
     "finetune",
+    (WEIGHTS_FILE,),
     FinetunedSection,
     lambda manifest: [WEIGHTS_FILE],
     _load,

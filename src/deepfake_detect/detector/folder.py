@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import DetectorError
 from ..runtime import atomic_write_bytes, json_safe
-from .kinds import list_kinds, model_kind
+from .kinds import known_file_names, list_kinds, model_kind
 from .manifest import MANIFEST_FILE, Manifest, plain_file_name
 from .model import ModelKind
 FORMAT_NAME = "deepfake_detect.detector"
@@ -148,7 +148,12 @@ def validate_manifest(raw: dict[str, Any], where: str | Path = MANIFEST_FILE) ->
 def _check_format(raw: dict[str, Any], where: str | Path) -> None:
     """A foreign or newer folder is one clear line, not a list of schema differences."""
     if raw.get("format") != FORMAT_NAME:
-        raise DetectorError(f"{where}: not a deepfake_detect detector manifest (format {raw.get('format')!r}, expected '{FORMAT_NAME}')")
+        hint = ""
+        if raw.get("format") is None and raw.get("kind") == "finetune":
+            hint = "; a fine-tuned detector saved by an older version: run `finetune ... --resume` on its run folder to re-export it"
+        raise DetectorError(
+            f"{where}: not a deepfake_detect detector manifest (format {raw.get('format')!r}, expected '{FORMAT_NAME}'){hint}"
+        )
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
@@ -211,23 +216,17 @@ def write_detector_folder(path: str | Path, manifest: dict[str, Any], files: Map
 
 
 def _check_replaceable(folder: Path) -> None:
-    """Only an empty folder or a detector (its manifest and the files it lists) may be replaced."""
+    """Only an empty folder or a detector (its manifest and model files) may be replaced."""
     if not folder.exists():
         return
     if not folder.is_dir() or folder.is_symlink():
         raise DetectorError(f"{folder}: exists and is not a folder")
     names = {p.name for p in folder.iterdir()}
-    if not names:
-        return
-    listed: set[str] = set()
-    if MANIFEST_FILE in names:
-        try:
-            listed = set(_parse_manifest(read_member(folder, MANIFEST_FILE, MAX_MANIFEST_BYTES), folder).get("files") or {})
-        except DetectorError:
-            listed = set()
-    others = sorted(names - listed - {MANIFEST_FILE})
-    if others or MANIFEST_FILE not in names:
+    others = sorted(names - known_file_names() - {MANIFEST_FILE})
+    if others:
         raise DetectorError(f"{folder}: exists and holds other files ({', '.join(others[:3])}); choose another folder")
+    if names and MANIFEST_FILE not in names:
+        raise DetectorError(f"{folder}: exists and is not a detector folder (no {MANIFEST_FILE}); choose another folder")
 
 
 def _swap_into_place(staging: Path, folder: Path) -> None:

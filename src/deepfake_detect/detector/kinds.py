@@ -19,3 +19,8 @@ def model_kind(name: str) -> ModelKind:
         return _KINDS[name]
     except KeyError:
         raise UnknownNameError("detector kind", name, list_kinds()) from None
+
+
+def known_file_names() -> set[str]:
+    """Every file name some kind writes."""
+    return {name for kind in _KINDS.values() for name in kind.file_names}

@@ -37,6 +37,8 @@ class ModelKind:
     """One kind of detector folder."""
 
     name: str
+    file_names: tuple[str, ...]
+    """Every file this kind may write: an old folder holding only these may be replaced."""
     schema: type[BaseModel]
     """The kind's own manifest fields, validated beside the common ones (extra keys ignored)."""
     required_files: Callable[[Manifest], list[str]]
