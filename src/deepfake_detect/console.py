@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -68,3 +68,21 @@ def _log_progress(description: str, total: int, unit: str) -> Callable[[int], No
             console.print(f"{description}: {state['done']}/{total} ({rate:,.1f} {unit}/s)", highlight=False, markup=False)
 
     return advance
+
+
+@contextmanager
+def sized_progress(description: str, unit: str = "img") -> Iterator[Callable[[int, int], None]]:
+    """Yields `advance(n, total)` for work that learns its size only once it starts.
+
+    The first call sizes the bar (usually `advance(0, total)`); later calls advance it by `n`.
+    """
+    with ExitStack() as stack:
+        state: dict[str, Callable[[int], None]] = {}
+
+        def advance(n: int, total: int) -> None:
+            if "bar" not in state:
+                state["bar"] = stack.enter_context(progress_bar(description, total=total, unit=unit))
+            if n:
+                state["bar"](n)
+
+        yield advance
