@@ -3,11 +3,11 @@
 import numpy as np
 from PIL import Image
 
-from deepfake_detect.cli import demo_config
+from deepfake_detect.cli.grid_commands import demo_config
 from deepfake_detect.config import GridConfig
 from deepfake_detect.data import load_dataset
 from deepfake_detect.data.demo import GENERATORS, make_demo_dataset
-from deepfake_detect.evaluate.grid import run_grid
+from deepfake_detect.grid import run_grid
 
 
 def test_demo_set_layout_and_content(tmp_path):
@@ -34,3 +34,11 @@ def test_demo_traces_are_detectable_and_the_demo_config_is_valid(tmp_path):
     results = run_grid(small, tmp_path / "run")
     within = results[results.protocol == "within"]
     assert within.auc.min() > 0.9, within[["train_dataset", "auc"]]
+
+
+def test_the_demo_fakes_come_from_registered_generators():
+    from deepfake_detect.generators import create_generator, list_generators
+
+    assert set(GENERATORS) <= set(list_generators())
+    for name in GENERATORS:
+        assert create_generator(name).weights_id == "seed0"  # no weights: a seeded kernel

@@ -89,7 +89,8 @@ def make_fakes(
     `quality`. weights: passed to every generator that needs weights (a folder holding them
     all), or a mapping generator -> weights; see `generators.create_generator`.
     max_images: a seeded sample of that many sources; a larger limit with the same seed
-    extends a smaller one.
+    extends a smaller one. seed: the sample's, and the generators' own (simulated kernels,
+    random twins), so one folder keeps one seed.
     Resumable: a (source image, generator) whose file exists is not redone, and every file is
     written atomically. The manifest is rewritten from the files on disk after every batch
     and at the end (also after an interruption or an error), so a long run is usable while

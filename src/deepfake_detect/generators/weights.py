@@ -8,15 +8,19 @@ The official TAESD repository publishes `.pth` files; ComfyUI vendors the same w
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..backbones.registry import read_state_dict
 from ..errors import WeightsError
 from ..runtime import atomic_write_bytes, sha256_of
 from .info import GeneratorInfo, WeightsArg
+
+if TYPE_CHECKING:
+    from torch import nn
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth")
 DOWNLOAD_TIMEOUT_SECONDS = 20
@@ -94,7 +98,7 @@ def _stem_of(path: Path) -> str:
     return path.name[: -len(path.suffix)] if path.suffix in WEIGHT_SUFFIXES else path.name
 
 
-def load_exact(files: Mapping[str, Path], parts: Mapping[str, object]) -> None:
+def load_exact(files: Mapping[str, Path], parts: Mapping[str, nn.Module]) -> None:
     """Load each weights file into its sub-network: every key matched, every shape equal.
 
     `parts` maps a weights stem to the sub-network it fills. A foreign or damaged file is a
