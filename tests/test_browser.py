@@ -98,6 +98,7 @@ def test_upload_through_the_page_shows_verdict_and_probability(browser, detector
             shown = card.find_element(By.CSS_SELECTOR, ".probability").text
             assert shown.startswith(f"{100 * result.probability:.1f}%")
             assert float(card.get_attribute("data-probability")) == pytest.approx(result.probability, abs=1e-6)
+            assert "small image: 96x96 px" in card.find_element(By.CSS_SELECTOR, ".note").text  # flagged, still scored
             thumbnail = card.find_element(By.CSS_SELECTOR, "img.thumb")
             assert browser.execute_script("return arguments[0].naturalWidth", thumbnail) == 96
         broken = cards["notes.png"]

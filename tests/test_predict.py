@@ -183,3 +183,25 @@ def test_output_problems_are_one_line_exit_2(workspace, tmp_path):
     assert unwritable.exit_code == 2 and "cannot write" in unwritable.stderr
     for result in (folder, unknown, unwritable):
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_small_images_are_scored_but_flagged_in_every_format(workspace, tmp_path):
+    """48 px images against a 224 px detector: a verdict, and a note that says why to doubt it."""
+    image = workspace["data"] / "real" / "img000.png"
+    csv_rows = read_csv(invoke("predict", workspace["detector"], image, "-f", "csv").stdout)
+    assert csv_rows[0]["verdict"] in ("real", "fake") and "small image: 48x48 px" in csv_rows[0]["note"]
+    table = invoke("predict", workspace["detector"], image, "-f", "table")
+    assert "small image" in table.stdout and "1 flagged" in table.stderr
+    jsonl = json.loads(invoke("predict", workspace["detector"], image, "-f", "jsonl").stdout)
+    assert "small image" in jsonl["note"]
+
+
+def test_tiny_images_are_refused_by_name(workspace, tmp_path):
+    from PIL import Image
+
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(dot)
+    result = invoke("predict", workspace["detector"], dot, "-f", "csv")
+    assert result.exit_code == 1
+    row = read_csv(result.stdout)[0]
+    assert row["verdict"] == "" and "too small to carry evidence" in row["error"]

@@ -54,6 +54,8 @@ class LoadedImage:
     tensor: torch.Tensor | None
     label: int | None = None
     error: str | None = None
+    size: tuple[int, int] | None = None
+    """(width, height) as decoded, before any transform: how much evidence the image holds."""
 
 
 class ImageTensors(TorchDataset):
@@ -92,9 +94,10 @@ class ImageTensors(TorchDataset):
         label = None if self.labels is None else self.labels[index]
         try:
             img = self._decoded(index)
+            size = img.size
             if self.image_transform is not None:
                 img = self.image_transform(img, index)
-            return LoadedImage(index, self.tensor_transform(img), label)
+            return LoadedImage(index, self.tensor_transform(img), label, size=size)
         except BadImage as exc:
             return LoadedImage(index, None, label, str(exc))
 
@@ -116,6 +119,8 @@ class ImageBatch:
     images: torch.Tensor | None
     labels: torch.Tensor | None
     bad: list[tuple[int, str]] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(width, height) of each usable image, as decoded."""
 
     def __len__(self) -> int:
         """Usable images; `covered` also counts the bad ones."""
@@ -136,6 +141,7 @@ def collate(items: Sequence[LoadedImage]) -> ImageBatch:
         images=torch.stack([item.tensor for item in good]) if good else None,
         labels=torch.tensor([item.label for item in good], dtype=torch.long) if labelled else None,
         bad=[(item.index, item.error or "unusable") for item in items if item.tensor is None],
+        sizes=[item.size for item in good],
     )
 
 

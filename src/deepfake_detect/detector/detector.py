@@ -40,6 +40,8 @@ class Prediction:
     probability: float | None
     verdict: str | None
     error: str | None = None
+    note: str | None = None
+    """A caveat that comes with the verdict, e.g. an image smaller than the detector's input."""
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,19 @@ class Detector:
     @property
     def draft_size(self) -> int | None:
         return self.model.draft_size
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.preprocess.size
+
+    def size_note(self, width: int, height: int) -> str | None:
+        """A flag for images smaller than what the detector looks at: scored, but on less evidence.
+
+        (CIFAKE's 32 px images are a legitimate use; a user must still see the caveat.)
+        """
+        if min(width, height) >= self.input_size:
+            return None
+        return f"small image: {width}x{height} px, below the detector's {self.input_size} px input; less evidence"
 
     def verdict(self, probability: float) -> str:
         """"fake" above the threshold, else "real"; a NaN probability has no verdict."""
@@ -147,14 +162,17 @@ class Detector:
         )
         for batch in image_loader(images, batch_size, workers):
             scores = self.score_tensors(batch.images) if batch.images is not None else []
-            results = [self._scored(i, _name(items[i]), float(s)) for i, s in zip(batch.indices, scores)]
+            results = [
+                self._scored(i, _name(items[i]), float(s), self.size_note(*size))
+                for i, s, size in zip(batch.indices, scores, batch.sizes)
+            ]
             results += [Prediction(i, _name(items[i]), None, None, reason_only(error, items[i])) for i, error in batch.bad]
             yield from sorted(results, key=lambda result: result.index)
 
-    def _scored(self, index: int, name: str | None, probability: float) -> Prediction:
+    def _scored(self, index: int, name: str | None, probability: float, note: str | None = None) -> Prediction:
         if not math.isfinite(probability):
             return Prediction(index, name, None, None, NOT_FINITE)
-        return Prediction(index, name, probability, self.verdict(probability))
+        return Prediction(index, name, probability, self.verdict(probability), note=note)
 
     def describe(self) -> str:
         """One line for logs and the serve banner."""

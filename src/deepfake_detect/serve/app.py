@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import queue
 import threading
 from collections.abc import AsyncIterator
@@ -34,7 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from ..data.images import ALLOWED_FORMATS, BadImage, decode_rgb
-from ..detector.detector import Detector, json_safe
+from ..detector import Detector
+from ..detector.detector import NOT_FINITE
+from ..runtime import json_safe
 
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -52,6 +55,7 @@ class ImageResult(BaseModel):
     probability: float | None = Field(None, description="Calibrated probability that the image is generated")
     verdict: Literal["real", "fake"] | None = Field(None, description="'fake' when probability > threshold")
     error: str | None = Field(None, description="Why this file could not be scored")
+    note: str | None = Field(None, description="A caveat, e.g. an image smaller than the detector's input")
 
 
 class PredictResponse(BaseModel):
@@ -205,8 +209,14 @@ def header_pixels(data: bytes) -> int:
     return width * height
 
 
-def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> torch.Tensor:
-    """Bytes -> model input tensor, or `UploadRejected` with the HTTP status and reason."""
+@dataclass
+class Prepared:
+    tensor: torch.Tensor
+    note: str | None
+
+
+def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> Prepared:
+    """Bytes -> model input tensor (and any caveat), or `UploadRejected` with the HTTP status and reason."""
     if not data:
         raise UploadRejected(415, f"{filename}: empty file, not an image")
     pixels = header_pixels(data)
@@ -219,7 +229,7 @@ def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: i
         image = decode_rgb(data, filename, max_pixels, detector.draft_size)
     except BadImage as exc:
         raise UploadRejected(415, str(exc)) from None
-    return detector.to_tensor(image)
+    return Prepared(detector.to_tensor(image), detector.size_note(*image.size))
 
 
 def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixels: int) -> list[UploadRejected | None]:
@@ -310,7 +320,7 @@ def create_app(
         result; when no file at all can be used the request fails with 413 or 415."""
         names = [f.filename or f"file{i + 1}" for i, f in enumerate(files)]
         blobs = [await f.read() for f in files]
-        prepared: list[torch.Tensor | UploadRejected] = []
+        prepared: list[Prepared | UploadRejected] = []
         for name, data, refused in zip(names, blobs, within_request_budget(blobs, names, max_request_pixels)):
             if refused is not None:
                 prepared.append(refused)
@@ -324,7 +334,7 @@ def create_app(
         problems = [p for p in prepared if isinstance(p, UploadRejected)]
         if len(problems) == len(prepared):
             raise HTTPException(problems[0].status, "; ".join(str(p) for p in problems))
-        tensors = [p for p in prepared if isinstance(p, torch.Tensor)]
+        tensors = [p.tensor for p in prepared if isinstance(p, Prepared)]
         try:
             futures = scorer.submit(tensors)
         except Overloaded as exc:
@@ -336,7 +346,11 @@ def create_app(
                 results.append(ImageResult(filename=name, error=str(item)))
             else:
                 probability = float(next(scores))
-                results.append(ImageResult(filename=name, probability=probability, verdict=detector.verdict(probability)))
+                if not math.isfinite(probability):  # never a verdict from a NaN
+                    results.append(ImageResult(filename=name, error=NOT_FINITE))
+                    continue
+                results.append(ImageResult(filename=name, probability=probability,
+                                           verdict=detector.verdict(probability), note=item.note))
         return PredictResponse(results=results, threshold=detector.threshold)
 
     return app
