@@ -1,16 +1,23 @@
 """One contract over every registered backbone, plus the one with real weights offline."""
 
-import urllib.error
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import skimage.data
 import torch
+from huggingface_hub import constants as hf_constants
 from PIL import Image
 from safetensors.torch import save_file
 
-from deepfake_detect.backbones import WeightsError, backbone_info, create_backbone, list_backbones
+from deepfake_detect.backbones import WeightsError, backbone_info, create_backbone, list_backbones, timm_models
 from deepfake_detect.backbones.efficientnet_lite import packaged_weights
-from deepfake_detect.transforms import build_preprocess
+from deepfake_detect.errors import ExitStatus
+from deepfake_detect.transforms import Preprocessing
+
+from conftest import make_real_fake_folder
 
 WEIGHTED = [name for name in list_backbones() if backbone_info(name).needs_weights]
 
@@ -60,21 +67,88 @@ def test_wrong_weights_file_is_one_clear_line(name, tmp_path):
     assert "\n" not in message and name in message and str(path) in message
 
 
-@pytest.mark.parametrize("name", [n for n in WEIGHTED if n != "efficientnet_lite0"])
-def test_offline_pretrained_names_the_file_to_get(name, monkeypatch):
-    """The hub download is the one true external boundary: make it fail as offline does."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused at once, as offline."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def no_network(*args, **kwargs):
-        raise urllib.error.URLError("offline")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
-    monkeypatch.setattr("timm.models._builder.load_state_dict_from_url", no_network, raising=False)
-    monkeypatch.setattr("timm.models._hub.hf_hub_download", no_network, raising=False)
+@pytest.fixture
+def no_network_sources(monkeypatch, tmp_path, closed_port):
+    """Every download source points at a closed loopback port, and the caches are empty.
+    (The hub's endpoint and cache folder are read at its import: set them where it keeps them.)"""
+    monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(timm_models, "DINO_RESNET50_URL", f"http://127.0.0.1:{closed_port}/dino_resnet50_pretrain.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return f"127.0.0.1:{closed_port}"
+
+
+@pytest.mark.parametrize("name", sorted(timm_models.SOURCES))
+def test_offline_pretrained_is_one_line_naming_the_file(name, no_network_sources):
     with pytest.raises(WeightsError) as info:
         create_backbone(name, weights="pretrained")
     message = str(info.value)
-    assert "\n" not in message and "--weights" in message and "http" in message
+    assert "\n" not in message and "--weights" in message and no_network_sources in message
+    assert "cannot be reached" in message
+
+
+@pytest.mark.parametrize("name", sorted(timm_models.SOURCES))
+def test_hub_repositories_are_timms_own(name):
+    import timm
+
+    source = timm_models.SOURCES[name]
+    assert timm.models.get_pretrained_cfg(source.tag).hf_hub_id == source.hub_repo
+
+
+def test_hub_offline_switch_skips_the_probe(no_network_sources, monkeypatch):
+    """With HF_HUB_OFFLINE on, nothing is even tried: a listening endpoint gets no connection."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0)
+        monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(WeightsError, match="HF_HUB_OFFLINE is set: download http://127.0.0.1.* --weights PATH"):
+            create_backbone("resnet18", weights="pretrained")
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+def test_pretrained_weights_in_the_hub_cache_load_offline(no_network_sources, tmp_path):
+    """A warm cache needs no network: the hub's own cache layout, holding timm's full model."""
+    import timm
+
+    tag = timm_models.SOURCES["resnet18"].tag
+    torch.manual_seed(3)
+    full = timm.create_model(tag, pretrained=False).eval()  # with its ImageNet head, as on the hub
+    snapshot = tmp_path / "hub" / f"models--timm--{tag}" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, snapshot / "model.safetensors")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abc")
+    backbone = create_backbone("resnet18", weights="pretrained")
+    images = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.allclose(backbone(images), full.forward_head(full.forward_features(images), pre_logits=True), atol=1e-5)
+    assert backbone.weights_id == "pretrained:resnet18"
+
+
+def test_cli_offline_pretrained_fails_at_once_in_one_line(tmp_path, closed_port):
+    """The real command, offline: HF_ENDPOINT at a closed port, an empty hub cache."""
+    folder = make_real_fake_folder(tmp_path / "data", per_class=1)
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{closed_port}", "HF_HUB_CACHE": str(tmp_path / "hub"),
+           "DEEPFAKE_DETECT_CACHE": str(tmp_path / "cache")}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-m", "deepfake_detect", "extract", str(folder), "--backbone", "resnet18"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == ExitStatus.USAGE, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "127.0.0.1" in line]
+    assert len(errors) == 1 and "--weights" in errors[0] and "Retrying" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_weights_file(tmp_path):
@@ -92,12 +166,13 @@ def test_efficientnet_lite0_real_weights_know_a_cat():
     classifier = EfficientNet.from_name("efficientnet-lite0")
     classifier.load_state_dict(torch.load(packaged_weights(0), weights_only=True))
     classifier.eval()
-    image = build_preprocess("resize", info.input_size, info.mean, info.std)(Image.fromarray(skimage.data.chelsea()))
+    to_tensor = Preprocessing.for_backbone(info, "resize").tensor_transform
+    image = to_tensor(Image.fromarray(skimage.data.chelsea()))
     with torch.inference_mode():
         logits = classifier(image[None])
         from_features = classifier._fc(backbone(image[None]))
     assert int(logits.argmax()) in range(281, 286)
     assert torch.allclose(logits, from_features, atol=1e-4)
-    coffee = build_preprocess("resize", info.input_size, info.mean, info.std)(Image.fromarray(skimage.data.coffee()))
+    coffee = to_tensor(Image.fromarray(skimage.data.coffee()))
     with torch.inference_mode():
         assert int(classifier(coffee[None]).argmax()) in {504, 967, 968}  # coffee mug, espresso, cup

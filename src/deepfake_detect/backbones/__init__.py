@@ -1,16 +1,16 @@
 """Backbones: `create_backbone(name, weights=...)`. One file per family; importing this
-package registers them all. A new backbone is a decorated factory in a family file."""
+package registers them all. A new backbone is a decorated factory in a family file.
 
-from . import efficientnet_lite, spectrum, timm_models  # noqa: F401  (registration)
-from .registry import (
-    BackboneInfo,
-    WeightsError,
-    backbone_info,
-    create_backbone,
-    list_backbones,
-)
+Layers inside: `registry` (data about models, no torch) <- family files and `module` (the
+network types) <- `create` (a registered model built with its weights).
+"""
 
-__all__ = ["BackboneInfo", "WeightsError", "backbone_info", "create_backbone", "list_backbones"]
+from ..errors import WeightsError
+from . import efficientnet_lite, residual, spectrum, timm_models  # noqa: F401  (registration)
+from .create import create_backbone
+from .registry import BackboneInfo, backbone_info, list_backbones
+
+__all__ = ["Backbone", "BackboneInfo", "WeightsError", "backbone_info", "create_backbone", "list_backbones"]
 
 
 def __getattr__(name: str):

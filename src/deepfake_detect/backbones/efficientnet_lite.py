@@ -7,7 +7,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .registry import WeightsError, load_strict, read_state_dict, register_backbone
+from ..errors import WeightsError
+from .registry import load_strict, read_state_dict, register_backbone
 
 # The TensorFlow originals normalise with mean 127 / std 128 on 0..255 pixels.
 LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)

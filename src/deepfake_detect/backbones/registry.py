@@ -1,34 +1,30 @@
-"""The backbone registry: one decorated factory per model, as in timm.
+"""The backbone registry: one decorated factory per model, as in timm; data about models.
 
 A factory builds the architecture as a feature extractor (images in, one vector per image
 out). `pretrained=True` asks it for the usual public weights (a download); `weights_file`
 asks it to load a local file instead. Everything a caller needs besides the network (input
 size, normalisation, feature dimension, where the weights come from) is registered beside it,
-so it can be known without building the model.
+so it can be known without building the model. Building one with its weights is
+`create.create_backbone`; the built network types are in `module`.
 """
 
 from __future__ import annotations
 
-from ..errors import UnknownNameError, WeightsError
-
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import UnknownNameError, WeightsError
+
 if TYPE_CHECKING:  # torch is imported only when a network is built: listing names stays instant
     import torch
     from torch import nn
-
-    from .module import Backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Factory = Callable[..., "nn.Module"]
-
-
 
 
 @dataclass(frozen=True)
@@ -79,55 +75,6 @@ def backbone_info(name: str) -> BackboneInfo:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownNameError("backbone", name, list_backbones()) from None
-
-
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def create_backbone(name: str, weights: str | Path | None = "pretrained", seed: int = 0) -> Backbone:
-    """Build a registered backbone in eval mode.
-
-    weights: "pretrained" (the usual public source, needs the internet or a warm cache),
-    "random" (seeded random initialisation, for tests and timing), or a path to a local file.
-    """
-    import torch
-
-    from .module import Backbone
-
-    info = backbone_info(name)
-    weights = "pretrained" if weights is None else weights
-    if not info.needs_weights:
-        network, weights_id = info.factory(), "none"
-    elif str(weights) == "random":
-        torch.manual_seed(seed)
-        network, weights_id = info.factory(), f"random-seed{seed}"
-    elif str(weights) == "pretrained":
-        try:
-            network = info.factory(pretrained=True)
-        except WeightsError:
-            raise
-        except Exception as exc:  # network, hub or cache failures of many kinds
-            raise WeightsError(
-                f"backbone '{name}' could not fetch its pretrained weights ({type(exc).__name__}); "
-                f"offline, download them yourself and pass --weights PATH. Source: {info.weights_source}"
-            ) from None
-        weights_id = f"pretrained:{name}"
-    else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} not found (backbone '{name}'; source: {info.weights_source})")
-        try:
-            network = info.factory(weights_file=path)
-        except Exception as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise WeightsError(f"{path}: does not fit backbone '{name}': {first_line}") from None
-        weights_id = f"sha256:{file_digest(path)}"
-    return Backbone(info, network, weights_id).eval()
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -2,54 +2,69 @@
 
 timm's own loader reads a local file (its checkpoint filters convert the official DINO and
 OpenAI CLIP layouts), so a user's downloaded file and the hub go through the same code.
+Pretrained weights come from the local cache when they are there, and are downloaded only
+after a quick check that the source answers (see `download`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from .registry import read_state_dict, load_strict, register_backbone
+from .download import cached_hub_file, hub_file_url, hub_offline, require_reachable, url_weights
+from .registry import load_strict, read_state_dict, register_backbone
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DINO_RESNET50_URL = "https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"
 
-# Pretrained sources, as data: the timm tag fetched online, and what to download by hand.
-SOURCES = {
-    "dino_vitb16": (
+
+@dataclass(frozen=True)
+class TimmSource:
+    """Where a timm backbone's pretrained weights come from: timm's tag, published on the
+    Hugging Face hub as the repository `timm/<tag>`, and an official file one may get instead."""
+
+    tag: str
+    official: str = ""
+
+    @property
+    def hub_repo(self) -> str:
+        return f"timm/{self.tag}"
+
+    def description(self) -> str:
+        """For `backbones` and error messages: files a user can download by hand."""
+        hub = f"model.safetensors from https://huggingface.co/{self.hub_repo}"
+        return f"{hub}, or {self.official}" if self.official else hub
+
+
+SOURCES: dict[str, TimmSource] = {
+    "dino_vitb16": TimmSource(
         "vit_base_patch16_224.dino",
-        "model.safetensors from https://huggingface.co/timm/vit_base_patch16_224.dino, "
-        "or the official https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+        "the official https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
     ),
-    "clip_vitb16": (
-        "vit_base_patch16_clip_224.openai",
-        "model.safetensors from https://huggingface.co/timm/vit_base_patch16_clip_224.openai "
-        "(OpenAI's CLIP ViT-B/16 image tower)",
+    "clip_vitb16": TimmSource("vit_base_patch16_clip_224.openai"),  # OpenAI's CLIP ViT-B/16 image tower
+    "resnet18": TimmSource(
+        "resnet18.tv_in1k", "torchvision's IMAGENET1K_V1 https://download.pytorch.org/models/resnet18-f37072fd.pth"
     ),
-    "resnet18": (
-        "resnet18.tv_in1k",
-        "torchvision ResNet18_Weights.IMAGENET1K_V1 (https://download.pytorch.org/models/resnet18-f37072fd.pth), "
-        "also timm 'resnet18.tv_in1k'",
+    "resnet50": TimmSource(
+        "resnet50.tv_in1k", "torchvision's IMAGENET1K_V1 https://download.pytorch.org/models/resnet50-0676ba61.pth"
     ),
-    "resnet50": (
-        "resnet50.tv_in1k",
-        "torchvision ResNet50_Weights.IMAGENET1K_V1 (https://download.pytorch.org/models/resnet50-0676ba61.pth), "
-        "also timm 'resnet50.tv_in1k'",
-    ),
-    "dino_resnet50": ("resnet50", f"the official DINO release {DINO_RESNET50_URL}"),
 }
 
 
 def _timm(name: str, pretrained: bool, weights_file: Path | None):
-    """Online: timm's own download. A local file: read it, convert official DINO / OpenAI CLIP
-    layouts with timm's checkpoint filter, and load strictly (timm alone would accept a file
-    that matches nothing, with a warning)."""
+    """Pretrained: timm's own loading, from the hub cache if the file is there, else downloaded
+    (both checked before timm is even imported, so offline fails at once).
+    A user's file: read it, convert official DINO / OpenAI CLIP layouts with timm's checkpoint
+    filter, and load strictly (timm alone would accept a file that matches nothing, with a
+    warning)."""
+    pretrained = pretrained and weights_file is None
+    overlay = _hub_weights(name) if pretrained else None
     import timm
     from timm.models.vision_transformer import VisionTransformer
     from timm.models.vision_transformer import checkpoint_filter_fn as vit_checkpoint_filter
 
-    tag = SOURCES[name][0]
-    network = timm.create_model(tag, pretrained=pretrained and weights_file is None, num_classes=0)
+    network = timm.create_model(SOURCES[name].tag, pretrained=pretrained, num_classes=0, pretrained_cfg_overlay=overlay)
     if weights_file is not None:
         state = read_state_dict(weights_file)
         if isinstance(network, VisionTransformer):
@@ -58,38 +73,47 @@ def _timm(name: str, pretrained: bool, weights_file: Path | None):
     return network
 
 
-@register_backbone(input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"][1])
+def _hub_weights(name: str) -> dict[str, str] | None:
+    """timm's `pretrained_cfg_overlay` that loads the hub file already in the local cache, or
+    None (timm downloads it) once the hub has been found reachable; else `WeightsError`."""
+    source = SOURCES[name]
+    cached = cached_hub_file(source.hub_repo)
+    if cached is not None:
+        return {"file": str(cached)}
+    require_reachable(hub_file_url(source.hub_repo), name, source.official, offline=hub_offline())
+    return None
+
+
+@register_backbone(input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"].description())
 def dino_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("dino_vitb16", pretrained, weights_file)
 
 
 @register_backbone(
-    input_size=224, embed_dim=768, mean=CLIP_MEAN, std=CLIP_STD, weights_source=SOURCES["clip_vitb16"][1]
+    input_size=224, embed_dim=768, mean=CLIP_MEAN, std=CLIP_STD, weights_source=SOURCES["clip_vitb16"].description()
 )
 def clip_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("clip_vitb16", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"][1])
+@register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"].description())
 def resnet18(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet18", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"][1])
+@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"].description())
 def resnet50(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet50", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["dino_resnet50"][1])
+@register_backbone(input_size=224, embed_dim=2048, weights_source=f"the official DINO release {DINO_RESNET50_URL}")
 def dino_resnet50(pretrained: bool = False, weights_file: Path | None = None):
     """A torchvision-layout ResNet-50; DINO publishes it without a head, so none is expected."""
+    if weights_file is None and pretrained:
+        weights_file = url_weights("dino_resnet50", DINO_RESNET50_URL)
     import timm
 
     network = timm.create_model("resnet50", pretrained=False, num_classes=0)
     if weights_file is not None:
         load_strict(network, read_state_dict(weights_file), ignore_prefixes=("fc.",))
-    elif pretrained:
-        from torch.hub import load_state_dict_from_url
-
-        load_strict(network, load_state_dict_from_url(DINO_RESNET50_URL, map_location="cpu"), ("fc.",))
     return network
