@@ -22,6 +22,8 @@ class FeatureTable:
     y: np.ndarray
     ids: list[str]
     generators: np.ndarray
+    groups: list[str | None] | None = None
+    """Rows made from one source share a group and stay on one side of a split."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Task:
 def within_tasks(table: FeatureTable, test_size: float, seeds: list[int]) -> list[Task]:
     tasks = []
     for seed in seeds:
-        train, test = split_by_id(table.y, table.ids, test_size, seed)
+        train, test = split_by_id(table.y, table.ids, test_size, seed, table.groups)
         tasks.append(Task(table.dataset, train, seed, [TestSet("within", table.dataset, test)], "within"))
     return tasks
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..runs.folder import REPORT_HTML, REPORT_MARKDOWN
+from ..runtime import atomic_write_text
 from .content import build_report
 from .html import render_html
 from .markdown import render_markdown
@@ -20,12 +22,11 @@ __all__ = ["write_report", "best_rows", "load_results"]
 def write_report(run_dir: Path, metric: str = "auc") -> tuple[Path, Path]:
     """Write report.html, report.md and figures/ into `run_dir`; return (html_path, md_path).
 
-    Raises ValueError for a metric that is not a numeric results column and
+    Raises UnknownNameError for a metric that is not a numeric results column and
     FileNotFoundError when results.csv is missing.
     """
     run_dir = Path(run_dir)
     report = build_report(run_dir, metric)
-    html_path, markdown_path = run_dir / "report.html", run_dir / "report.md"
-    html_path.write_text(render_html(report), encoding="utf-8")
-    markdown_path.write_text(render_markdown(report), encoding="utf-8")
+    html_path = atomic_write_text(run_dir / REPORT_HTML, render_html(report))
+    markdown_path = atomic_write_text(run_dir / REPORT_MARKDOWN, render_markdown(report))
     return html_path, markdown_path

@@ -18,9 +18,9 @@ from . import format as fmt
 from . import plots, tables
 from .plots import FigureResult
 from .scores import available_score_ids, best_roc_curves
-from .tables import metric_label
+from ..runs.folder import CONFIG_FILE, FIGURES_DIR, RUN_INFO_FILE
+from ..runs.schema import metric_label
 
-FIGURES_DIR = "figures"
 # Figures this module writes; removed before each run so a figures/ folder never mixes runs.
 OWN_FIGURE_PATTERNS = ["heatmap_*.png", "generalization_matrix.png", "roc_curves.png",
                        "robustness.png", "approaches.png", "logo.png"]
@@ -117,7 +117,7 @@ def key_findings(table: pd.DataFrame, ranking: pd.DataFrame, metric: str) -> lis
             f"worst {fmt.number(row['unseen_worst'])}")))
     robust = tables.method_means(tables.perturbed_rows(table), metric)
     if len(robust.dropna()):
-        robust = robust.dropna().sort_values(ascending=metric in tables.LOWER_IS_BETTER)
+        robust = robust.dropna().sort_values(ascending=tables.lower_is_better(metric))
         method, _ = robust.index[0]
         findings.append(("Most robust to degradations",
                          f"{method}: mean {label} {fmt.number(robust.iloc[0])} over all degraded test images"))
@@ -233,18 +233,18 @@ def approach_section(table: pd.DataFrame, metric: str, figures_dir: Path) -> Sec
 
 def configuration_section(run_dir: Path) -> Section | None:
     """config.yaml verbatim and run.json as a key/value table, so the run can be reproduced."""
-    config_path, info_path = run_dir / "config.yaml", run_dir / "run.json"
+    config_path, info_path = run_dir / CONFIG_FILE, run_dir / RUN_INFO_FILE
     if not config_path.is_file() and not info_path.is_file():
         return None
     section = Section("configuration", "Run configuration")
     if info_path.is_file():
         run_info = read_run_info(info_path)
         if isinstance(run_info, str):
-            section.preformatted.append(("run.json (not valid JSON, shown as text)", run_info))
+            section.preformatted.append((f"{RUN_INFO_FILE} (not valid JSON, shown as text)", run_info))
         else:
-            section.tables.append(Table("run.json", run_info))
+            section.tables.append(Table(RUN_INFO_FILE, run_info))
     if config_path.is_file():
-        section.preformatted.append(("config.yaml", config_path.read_text(encoding="utf-8", errors="replace")))
+        section.preformatted.append((CONFIG_FILE, config_path.read_text(encoding="utf-8", errors="replace")))
     return section
 
 

@@ -11,7 +11,8 @@ import math
 import pandas as pd
 
 from .scores import pair_label
-from .tables import METRIC_LABELS, metric_label, sort_by_metric
+from ..runs.schema import KEY_COLUMNS, METRICS, NUMERIC, metric_label
+from .tables import sort_by_metric
 
 MISSING = "–"
 
@@ -113,11 +114,8 @@ def logo_display(logo: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-FULL_TABLE_COLUMNS = [
-    "cell_id", "approach", "protocol", "train_dataset", "test_dataset", "perturbation", "level",
-    "backbone", "transform", "reduction", "classifier", "seed",
-    "accuracy", "auc", "ap", "eer", "tpr_at_5fpr", "fit_seconds", "n_test",
-]
+FULL_TABLE_COLUMNS = [*KEY_COLUMNS, *(m.name for m in METRICS), "fit_seconds", "n_test"]
+"""Every metric of the schema is shown; of the measurements, fit time and test size."""
 
 
 def full_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -131,7 +129,7 @@ def full_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
         columns.append(metric)
     display = pd.DataFrame(index=ordered.index)
     for column in columns:
-        display[METRIC_LABELS.get(column, column) if column != "level" else "level"] = format_column(ordered[column], column)
+        display[metric_label(column)] = format_column(ordered[column], column)
     return display.reset_index(drop=True)
 
 
@@ -139,7 +137,7 @@ def format_column(values: pd.Series, column: str) -> pd.Series:
     """Strings for one column: metrics with 3 decimals, times with 2, counts as integers."""
     if not pd.api.types.is_numeric_dtype(values) or column == "seed":
         return values.astype(str)
-    digits = {"fit_seconds": 2, "predict_seconds": 2, "n_test": 0, "n_train": 0}.get(column, 3)
+    digits = NUMERIC[column].digits if column in NUMERIC else 3
     if column == "level":
         return values.map(lambda v: MISSING if pd.isna(v) else f"{v:g}")
     return values.map(lambda v: MISSING if pd.isna(v) else f"{v:.{digits}f}")

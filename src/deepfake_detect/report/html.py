@@ -15,7 +15,7 @@ import pandas as pd
 
 from .content import Report, Section, Table
 from .plots import FigureResult
-from .tables import metric_label
+from ..runs.schema import metric_label
 
 NUMERIC_CELL = re.compile(r"^(–|-?\d[\d.,]*(e[-+]?\d+)?( ± [\d.]+)?( \[[\d.]+, [\d.]+\])?)$")
 

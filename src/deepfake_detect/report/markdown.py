@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .content import FIGURES_DIR, Report, Section
-from .tables import metric_label
+from ..runs.folder import FIGURES_DIR
+from ..runs.schema import metric_label
+from .content import Report, Section
 
 
 def render_markdown(report: Report) -> str:

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .scores import RocCurve
-from .tables import CHANCE_LEVEL, LOWER_IS_BETTER, metric_label
+from ..runs.schema import chance_level, metric_label
+from .tables import lower_is_better
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 CATEGORY_COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
@@ -56,7 +57,7 @@ def slug(name: str) -> str:
 
 def colormap(metric: str) -> matplotlib.colors.Colormap:
     """Perceptually uniform viridis, reversed for lower-is-better metrics so bright always means good."""
-    return matplotlib.colormaps["viridis_r" if metric in LOWER_IS_BETTER else "viridis"]
+    return matplotlib.colormaps["viridis_r" if lower_is_better(metric) else "viridis"]
 
 
 def number_format(values: np.ndarray) -> str:
@@ -113,8 +114,8 @@ def best_index(values: np.ndarray, metric: str) -> tuple[int, int] | None:
     """Position of the best finite value, for highlighting."""
     if not np.isfinite(values).any():
         return None
-    flat = np.where(np.isfinite(values), values, np.inf if metric in LOWER_IS_BETTER else -np.inf)
-    pick = np.argmin(flat) if metric in LOWER_IS_BETTER else np.argmax(flat)
+    flat = np.where(np.isfinite(values), values, np.inf if lower_is_better(metric) else -np.inf)
+    pick = np.argmin(flat) if lower_is_better(metric) else np.argmax(flat)
     return tuple(int(i) for i in np.unravel_index(pick, values.shape))
 
 
@@ -297,9 +298,10 @@ def draw_robustness_panel(ax: Axes, rows: pd.DataFrame, perturbation: str, metho
 
 def add_chance_line(axes, metric: str) -> None:
     """Dashed grey line at the score of random guessing, where that is well defined."""
-    if metric in CHANCE_LEVEL:
+    chance = chance_level(metric)
+    if chance is not None:
         for ax in axes:
-            ax.axhline(CHANCE_LEVEL[metric], linestyle="--", color="#999999", linewidth=1)
+            ax.axhline(chance, linestyle="--", color="#999999", linewidth=1)
 
 
 def grouped_bars(ax: Axes, table: pd.DataFrame, group_column: str, bar_column: str,

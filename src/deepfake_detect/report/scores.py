@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..runs.folder import SCORES_DIR, scores_path
 from .tables import clean_rows, sort_by_metric
 
-SCORES_DIR = "scores"
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def available_score_ids(run_dir: Path) -> set[str]:
 
 def load_scores(run_dir: Path, cell_id: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(y_true, score) of one cell, or None when the file is missing, corrupt or one-class."""
-    path = Path(run_dir) / SCORES_DIR / f"{cell_id}.npz"
+    path = scores_path(run_dir, cell_id)
     try:
         with np.load(path, allow_pickle=False) as data:
             labels = np.asarray(data["y_true"]).astype(int).ravel()

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RESULTS_FILE = "results.csv"
-
-METHOD_COLUMNS = ["approach", "backbone", "transform", "reduction", "classifier"]
-PAIR_COLUMNS = ["train_dataset", "test_dataset"]
+from ..errors import UnknownNameError
+from ..runs import schema
+from ..runs.folder import RESULTS_CSV
+from ..runs.schema import NO_PERTURBATION, NUMERIC, metric_label
+from ..transforms.degrade import ROBUSTNESS_LEVELS
 
 # Missing or empty categorical values are filled with these, so grouping never drops rows.
 CATEGORY_DEFAULTS = {
@@ -25,36 +26,25 @@ CATEGORY_DEFAULTS = {
     "protocol": "within",
     "train_dataset": "unknown",
     "test_dataset": "unknown",
-    "perturbation": "none",
+    "perturbation": NO_PERTURBATION,
     "transform": "none",
     "backbone": "unknown",
     "reduction": "none",
     "classifier": "unknown",
 }
-METRIC_COLUMNS = [
-    "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc", "auc_low", "auc_high",
-    "best_accuracy", "tpr_at_5fpr", "eer", "fit_seconds", "predict_seconds", "n_train", "n_test",
-]
-LOWER_IS_BETTER = {"eer", "fit_seconds", "predict_seconds"}
-METRIC_LABELS = {
-    "accuracy": "accuracy", "real_accuracy": "real accuracy", "fake_accuracy": "fake accuracy",
-    "ap": "AP", "auc": "AUC", "auc_low": "AUC (low)", "auc_high": "AUC (high)",
-    "best_accuracy": "best accuracy", "tpr_at_5fpr": "TPR@5%FPR", "eer": "EER",
-    "fit_seconds": "fit time (s)", "predict_seconds": "predict time (s)",
-    "n_train": "train images", "n_test": "test images",
-}
-# Score a coin flip would get; drawn as a reference line where it means something.
-CHANCE_LEVEL = {"auc": 0.5, "accuracy": 0.5, "best_accuracy": 0.5, "eer": 0.5}
+METRIC_COLUMNS = list(NUMERIC)
+"""Every numeric results column the schema knows, metrics and measurements."""
+METHOD_COLUMNS = list(schema.METHOD_COLUMNS)
+PAIR_COLUMNS = ["train_dataset", "test_dataset"]
 
 
-def metric_label(metric: str) -> str:
-    """Human name of a metric column, e.g. "auc" -> "AUC"."""
-    return METRIC_LABELS.get(metric, metric)
+def lower_is_better(metric: str) -> bool:
+    return not schema.higher_is_better(metric)
 
 
 def load_results(run_dir: Path) -> pd.DataFrame:
     """Read RUN_DIR/results.csv without letting pandas turn names like "none" or "NA" into NaN."""
-    raw = pd.read_csv(Path(run_dir) / RESULTS_FILE, keep_default_na=False, na_values=["", "nan", "NaN"])
+    raw = pd.read_csv(Path(run_dir) / RESULTS_CSV, keep_default_na=False, na_values=["", "nan", "NaN"])
     return normalize_results(raw)
 
 
@@ -93,7 +83,7 @@ def check_metric(table: pd.DataFrame, metric: str) -> None:
     """Fail early with the list of usable columns instead of a KeyError deep in a plot."""
     if metric not in table.columns or not pd.api.types.is_numeric_dtype(table[metric]):
         usable = [c for c in METRIC_COLUMNS if c in table.columns]
-        raise ValueError(f"unknown metric {metric!r}; choose one of {usable}")
+        raise UnknownNameError("metric", metric, usable)
 
 
 def clean_rows(table: pd.DataFrame, protocol: str) -> pd.DataFrame:
@@ -103,13 +93,13 @@ def clean_rows(table: pd.DataFrame, protocol: str) -> pd.DataFrame:
 
 def sort_by_metric(table: pd.DataFrame, metric: str, column: str | None = None) -> pd.DataFrame:
     """Best first, whichever direction is "better" for this metric; NaN last."""
-    return table.sort_values(column or metric, ascending=metric in LOWER_IS_BETTER,
+    return table.sort_values(column or metric, ascending=lower_is_better(metric),
                              na_position="last", kind="stable")
 
 
 def worse_of(metric: str) -> str:
     """Name of the pandas reducer that picks the worst value of a metric ("min", or "max" for EER)."""
-    return "max" if metric in LOWER_IS_BETTER else "min"
+    return "max" if lower_is_better(metric) else "min"
 
 
 def aggregate_over_seeds(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -174,7 +164,7 @@ def best_cross_method(pairs: pd.DataFrame, metric: str, approach: str | None = N
     means = off_diagonal.groupby("method")["value"].mean().dropna()
     if means.empty:
         return None
-    return str(means.idxmin() if metric in LOWER_IS_BETTER else means.idxmax())
+    return str(means.idxmin() if lower_is_better(metric) else means.idxmax())
 
 
 def generalization_matrix(pairs: pd.DataFrame, method: str, datasets: list[str]) -> pd.DataFrame:
@@ -286,8 +276,8 @@ def level_means(rows: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFram
     return per_dataset.groupby(keys, dropna=False)[metric].mean().rename("value").reset_index()
 
 
-# Level of each perturbation that means "no change", where its clean point is drawn.
-CLEAN_LEVEL = {"jpeg": 100.0, "blur": 0.0, "downscale": 1.0}
+CLEAN_LEVEL = {kind: float(levels[0]) for kind, levels in ROBUSTNESS_LEVELS.items()}
+"""The mildest level of each perturbation (JPEG 100, blur 0, scale 1): where its clean point is drawn."""
 
 
 def clean_reference(table: pd.DataFrame, methods: list[str], test_sets: set[str], metric: str) -> pd.Series:
