@@ -150,12 +150,17 @@ def run_listing(
 
 
 def _listing_refs(ray: Any, listing: JobListing) -> list[Any]:
-    """The listing parts, one at a time, into Ray's object store (which spills to disk):
-    the driver keeps references only. Not `read_parquet`: its read tasks need a CPU slot,
-    and a pool with one actor per CPU would starve them (measured: a deadlock on 2 CPUs)."""
+    """Every listed batch as its own block in Ray's object store (which spills to disk),
+    read one listing part at a time: the driver keeps references only. One block per batch,
+    or Ray Data hands a whole part to a single actor. Not `read_parquet`: its read tasks need
+    a CPU slot, and a pool with one actor per CPU starves them (measured: a deadlock)."""
     import pyarrow.parquet as pq
 
-    return [ray.put(pq.read_table(part)) for part in sorted(listing.listing_dir.glob("part-*.parquet"))]
+    refs = []
+    for part in sorted(listing.listing_dir.glob("part-*.parquet")):
+        table = pq.read_table(part)
+        refs += [ray.put(table.slice(row, 1)) for row in range(table.num_rows)]
+    return refs
 
 
 @contextmanager

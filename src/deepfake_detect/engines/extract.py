@@ -78,9 +78,10 @@ def extract_with_ray(
     """Fill `cache` with every image of `dataset` not yet in it, on Ray; the report is the
     local engine's (`total`, `cached`, `extracted`, `bad`, `seconds`).
 
-    `shards_dir`: where the Parquet shards go and stay (one folder per job; visible from
-    every node). By default they go below the cache folder and are removed once ingested.
-    An interrupted run resumes from the shards already written, either way.
+    `shards_dir`: where the Parquet shards go and stay, in one subfolder per job (feature
+    space and list of images; it must be visible from every node). By default they go below
+    the cache folder and are removed once ingested. An interrupted run resumes from the
+    shards already written, either way.
     """
     transform = transform or TransformSpec()
     backbone = recipe.build()
@@ -94,7 +95,7 @@ def extract_with_ray(
         return report
     started = time.perf_counter()
     job_id = shards.fingerprint(items)
-    job_dir = Path(shards_dir) if shards_dir else cache.directory / "shards" / f"{space.key}-{job_id[:16]}"
+    job_dir = Path(shards_dir or cache.directory / "shards") / f"{space.key}-{job_id[:16]}"
     shards.open_job(job_dir, _job_description(space, batch_size, job_id, len(items)))
     listing = shards.write_listing(job_dir, items, batch_size)
     with ray_session(address):
