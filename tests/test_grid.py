@@ -187,6 +187,7 @@ def test_ctrl_c_stops_workers_and_ends_as_an_interruption(tmp_path, two_datasets
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in output, output
+    assert "finished work is saved" in output
     assert not survivors(workers)
     assert (run_dir / "config.yaml").is_file()
 

@@ -26,6 +26,10 @@ class DeepfakeDetectError(Exception):
     """Base of every error this package raises on purpose."""
 
 
+class Interrupted(DeepfakeDetectError):
+    """Ctrl-C, with a message saying what was saved and how to resume (exit 130)."""
+
+
 class UserError(DeepfakeDetectError):
     """A problem the user can fix; printed as one line, exit code 2."""
 

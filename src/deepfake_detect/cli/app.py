@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from ..console import console
-from ..errors import ExitStatus, UserError
+from ..errors import ExitStatus, Interrupted, UserError
 
 app = typer.Typer(
     help="Tell real photographs from generated images.",
@@ -34,8 +34,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
     except (KeyboardInterrupt, typer.Abort):
-        console.print(f"[red]{escape(INTERRUPTED_MESSAGE)}[/]", highlight=False, soft_wrap=True)
-        return ExitStatus.INTERRUPTED
+        return interrupted(INTERRUPTED_MESSAGE)
+    except Interrupted as exc:
+        return interrupted(str(exc))
     except typer.Exit as exc:
         return exc.exit_code
     except ClickException as exc:  # unknown option, missing argument, invalid value...
@@ -49,7 +50,14 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         print_error(message)
         return ExitStatus.USAGE
+    if outcome == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into a returned 130
+        return interrupted(INTERRUPTED_MESSAGE)
     return int(outcome) if isinstance(outcome, int) else ExitStatus.OK
+
+
+def interrupted(message: str) -> ExitStatus:
+    console.print(f"[red]{escape(message)}[/]", highlight=False, soft_wrap=True)
+    return ExitStatus.INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> None:

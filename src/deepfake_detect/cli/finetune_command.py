@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
 from ..console import console
-from ..errors import ConfigError, ExitStatus, FinetuneError
+from ..errors import ExitStatus, FinetuneError, Interrupted
 from .app import app
 from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOption, WorkersOption, out_option
 
@@ -71,9 +70,8 @@ def finetune(
     try:
         result = run_finetune(settings, resume=resume)
     except KeyboardInterrupt:
-        console.print(f"[red]interrupted[/]: finished epochs are saved in {escape(str(settings.out))}; "
-                      "run the same command with --resume to continue", highlight=False, soft_wrap=True)
-        return ExitStatus.INTERRUPTED
+        raise Interrupted(f"interrupted: finished epochs are saved in {settings.out}; "
+                          "run the same command with --resume to continue") from None
     within = result.within()
     console.print(
         f"[bold]test[/] on held-out {within['test_dataset']} ({int(within['n_test'])} images): "
