@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..data import images
+from ..data.images import DECODE_VERSION
 from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -35,11 +35,6 @@ class InputSpec(Protocol):
     input_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-
-
-def decode_version() -> str | None:
-    """The decoder's version (data.images.DECODE_VERSION), or None while it declares none."""
-    return getattr(images, "DECODE_VERSION", None)
 
 
 @dataclass(frozen=True)
@@ -81,11 +76,9 @@ class Preprocessing:
 
     @property
     def key(self) -> str:
-        """`resize:224`, plus `+decode:V` once the decoder declares a version `V`: features
-        computed from differently decoded pixels must not share a cache entry."""
-        version = decode_version()
-        base = f"{self.policy}:{self.size}"
-        return f"{base}+decode:{version}" if version else base
+        """E.g. `resize:224+decode:exif1`: policy, size and the decoder's version, since
+        features computed from differently decoded pixels must not share a cache entry."""
+        return f"{self.policy}:{self.size}+decode:{DECODE_VERSION}"
 
 
 def build_preprocess(
