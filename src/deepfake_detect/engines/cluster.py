@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,6 +162,15 @@ def _listing_refs(ray: Any, listing: JobListing) -> list[Any]:
         table = pq.read_table(part)
         refs += [ray.put(table.slice(row, 1)) for row in range(table.num_rows)]
     return refs
+
+
+def batch_result(batch: int, done: int, bad: list[str]) -> Any:
+    """What a worker returns for a finished batch (`RESULT_COLUMNS`), as a pyarrow table."""
+    import pyarrow as pa
+
+    from .shards import arrow_text
+
+    return pa.table({"batch": [batch], "done": [done], "bad": [[arrow_text(m) for m in bad]], "worker": [os.getpid()]})
 
 
 @contextmanager

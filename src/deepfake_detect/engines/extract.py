@@ -12,7 +12,6 @@ exactly as if extracted locally (equal to float rounding of batched convolutions
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from ..transforms.degrade import Degradation
 from ..transforms.perturb import TransformSpec
 from ..transforms.preprocess import PreprocessPolicy
 from . import shards
-from .cluster import plan_actors, ray_session, run_listing
+from .cluster import batch_result, plan_actors, ray_session, run_listing
 from .facts import FACT_COLUMNS, file_facts
 
 if TYPE_CHECKING:
@@ -208,7 +207,7 @@ class FeatureShardWriter:
         loaded = collate(list(self.decoders.map(images.__getitem__, positions)) if self.decoders else [images[i] for i in positions])
         vectors = embed(self.model, loaded.images, self.device) if loaded.images is not None else None
         shards.write_shard(self.job_dir, row["batch"], self._shard(items, loaded.indices, vectors, loaded.bad))
-        return _result(row["batch"], len(loaded.indices), [message for _, message in loaded.bad])
+        return batch_result(row["batch"], len(loaded.indices), [message for _, message in loaded.bad])
 
     def _shard(self, items: list[tuple[Path, str]], good: list[int], vectors: np.ndarray | None, bad: list[tuple[int, str]]) -> pa.Table:
         import pyarrow as pa
@@ -248,10 +247,3 @@ def fact_fields() -> list[tuple[str, Any]]:
     types = {"format": pa.string(), "width": pa.int64(), "height": pa.int64(), "jpeg_quality": pa.float64()}
     return [(name, types[name]) for name in FACT_COLUMNS]
 
-
-def _result(batch: int, done: int, bad: list[str]) -> pa.Table:
-    import pyarrow as pa
-
-    return pa.table({
-        "batch": [batch], "done": [done], "bad": [[shards.arrow_text(m) for m in bad]], "worker": [os.getpid()],
-    })

@@ -21,8 +21,8 @@ from ..detector.folder import MANIFEST_FILE
 from ..errors import DetectorError
 from ..runtime import sha256_of
 from . import shards
-from .cluster import plan_actors, ray_session, run_listing
-from .extract import _result, fact_fields
+from .cluster import batch_result, plan_actors, ray_session, run_listing
+from .extract import fact_fields
 from .facts import file_facts
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class ScoreShardWriter:
         rows = [self._row(first, prediction, paths[prediction.index]) for prediction in predictions]
         shards.write_shard(self.job_dir, row["batch"], _table(rows))
         bad = [f"{row['path']}: {row['error']}" for row in rows if row["error"] is not None]
-        return _result(row["batch"], len(rows) - len(bad), bad)
+        return batch_result(row["batch"], len(rows) - len(bad), bad)
 
     def _row(self, first: int, prediction: Prediction, path: Path) -> dict[str, Any]:
         try:
