@@ -17,6 +17,8 @@ from typing import Literal
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from ..errors import UnknownNameError
+
 DegradeKind = Literal["jpeg", "blur", "downscale"]
 
 ROBUSTNESS_LEVELS: dict[str, list[float]] = {
@@ -80,7 +82,7 @@ def degrade(img: Image.Image, kind: DegradeKind, level: float) -> Image.Image:
         return gaussian_blur(img, float(level))
     if kind == "downscale":
         return downscale(img, float(level))
-    raise ValueError(f"unknown degradation '{kind}'; choose from {', '.join(ROBUSTNESS_LEVELS)}")
+    raise UnknownNameError("degradation", str(kind), list(ROBUSTNESS_LEVELS))
 
 
 def jpeg_reencode(img: Image.Image, quality: int) -> Image.Image:
