@@ -312,7 +312,10 @@ def command_train(args: argparse.Namespace) -> None:
                  max_test_per_class=args.max_test_per_class, seed=args.seed)
     out = RUNS / args.name
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "settings.json", json.dumps(asdict(s), indent=1))
+    saved = out / "settings.json"
+    if args.resume and saved.is_file() and json.loads(saved.read_text()) != asdict(s):
+        sys.exit(f"{saved}: --resume needs the settings the run started with; they differ")
+    atomic_write_text(saved, json.dumps(asdict(s), indent=1))
     network = train(s, out, args.resume)
     print("testing", flush=True)
     results = measure(lambda images: patchnet_scores(network, images, s), test_images(s.max_test_per_class))
