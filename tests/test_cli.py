@@ -39,6 +39,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 # Adding a command without a row here fails `test_every_command_has_error_cases`.
 ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
     "backbones": [],
+    "generators": [],
     "extract": [("extract", "{missing}"), ("extract", "{data}", "--backbone", "no_such_net")],
     "reencode": [("reencode", "{missing}", "{root}/out"), ("reencode", "{data}", "{root}/out", "--image-format", "GIF")],
     "grid": [("grid", "{missing}.yaml"), ("grid", "{bad_yaml}"), ("grid", "{list_yaml}")],

@@ -190,3 +190,24 @@ def test_ray_predictions_equal_the_local_detector(ray_cluster, workspace, tmp_pa
         [p.probability for p in remote if p.ok], [p.probability for p in local if p.ok], rtol=1e-6
     )
     assert len(warned) == sum(not p.ok for p in local) == 3 and all(str(workspace["data"]) in m for m in warned)
+    assert [p.note for p in remote] == [p.note for p in local]
+
+
+def test_the_cli_engines_give_the_same_rows_and_features(ray_cluster, workspace, tmp_path):
+    """`--engine ray` through the real command line: the same CSV as `--engine local`, and the
+    same cached features (the running Ray instance is reused)."""
+    detector_dir = tmp_path / "detector"
+    run_cli("train", workspace["data"], "--backbone", "fft_spectrum", "--cache", tmp_path / "cache",
+            "--workers", "0", "-o", detector_dir)
+    rows = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.csv"
+        result = run_cli("predict", detector_dir, workspace["data"], "--engine", engine, "-o", out,
+                         "--shards", tmp_path / "shards")
+        assert result.exit_code == 1, result.output  # two unreadable files, named in rows
+        rows[engine] = out.read_text(encoding="utf-8")
+    assert rows["ray"] == rows["local"]
+    extracted = run_cli("extract", workspace["data"], "--backbone", RECIPE.name, "--weights", RECIPE.weights,
+                        "--engine", "ray", "--cache", tmp_path / "ray-cache", "--batch-size", str(BATCH))
+    assert extracted.exit_code == 1 and "truncated.png" in extracted.stderr
+    assert_same_features(tmp_path / "ray-cache", workspace)

@@ -15,6 +15,10 @@ from .options import (
     DEFAULT_MAX_PIXELS,
     CacheOption,
     DataRootOption,
+    Engine,
+    EngineOption,
+    RayAddressOption,
+    ShardsOption,
     MaxPerClassOption,
     MaxPixelsOption,
     Preprocess,
@@ -55,12 +59,15 @@ def extract(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddressOption = None,
+    shards: ShardsOption = None,
 ) -> int:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache.
 
     Exit status 0 when every image was used, 1 when some were skipped (each is named).
     """
-    from ..backbones import backbone_info, create_backbone
+    from ..backbones import backbone_info
     from ..data import load_dataset
     from ..transforms import TransformSpec
 
@@ -69,16 +76,18 @@ def extract(
     data = load_dataset(dataset, data_root, max_per_class).check_usable()
     counts = data.counts()
     console.print(f"{data.name}: {counts['real']} real, {counts['fake']} fake")
-    model = create_backbone(backbone, weights)
-    from ..features import FeatureCache, extract_features, feature_space
+    from ..features import FeatureCache
 
     with FeatureCache(cache) as store:
-        todo = len(store.missing(feature_space(model, spec, preprocess.value), data.ids))
-        with progress_bar(f"{backbone} [{spec.name}]", total=todo) as advance:
-            report = extract_features(
-                data, model, store, spec, preprocess.value, batch_size, workers, max_pixels,
-                progress=advance, on_bad=warn,
+        if engine is Engine.ray:
+            from ..engines import BackboneRecipe, extract_with_ray
+
+            report = extract_with_ray(
+                data, BackboneRecipe(backbone, weights), store, spec, preprocess.value, batch_size=batch_size,
+                address=ray_address, max_pixels=max_pixels, shards_dir=shards, on_bad=warn,
             )
+        else:
+            report = extract_locally(data, backbone, weights, store, spec, preprocess.value, batch_size, workers, max_pixels)
         console.print(
             f"{report.total} images: {report.cached} from cache, {report.extracted} extracted"
             + (f" at {report.images_per_second:.1f} img/s" if report.extracted else "")
@@ -86,6 +95,20 @@ def extract(
             + f"\ncache: {store.path} (space {report.space.key}, dim {report.space.dim})"
         )
     return partial_if(len(report.bad))
+
+
+def extract_locally(data, backbone: str, weights: str, store, spec, preprocess: str, batch_size: int,
+                    workers: int | None, max_pixels: int):
+    """The local engine: this process, threads decoding and embedding whole batches."""
+    from ..backbones import create_backbone
+    from ..features import extract_features, feature_space
+
+    model = create_backbone(backbone, weights)
+    todo = len(store.missing(feature_space(model, spec, preprocess), data.ids))
+    with progress_bar(f"{backbone} [{spec.name}]", total=todo) as advance:
+        return extract_features(
+            data, model, store, spec, preprocess, batch_size, workers, max_pixels, progress=advance, on_bad=warn,
+        )
 
 
 IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}

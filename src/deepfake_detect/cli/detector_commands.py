@@ -19,9 +19,13 @@ from .options import (
     CacheOption,
     DataRootOption,
     DeviceOption,
+    Engine,
+    EngineOption,
     MaxPerClassOption,
     MaxPixelsOption,
     Preprocess,
+    RayAddressOption,
+    ShardsOption,
     WorkersOption,
     out_option,
 )
@@ -117,6 +121,9 @@ def predict(
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
     device: DeviceOption = None,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddressOption = None,
+    shards: ShardsOption = None,
 ) -> int:
     """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
 
@@ -139,9 +146,13 @@ def predict(
     handle = open_output(output) if output is not None else None
     try:
         writer = make_writer(chosen, handle)
-        results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
-        with progress_bar("predict", total=len(inputs.paths)) as advance:
-            summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
+        if engine is Engine.ray:
+            results = ray_predictions(detector, inputs.paths, shards, batch_size, ray_address, max_pixels)
+            summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
+        else:
+            results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
+            with progress_bar("predict", total=len(inputs.paths)) as advance:
+                summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
     finally:
         if handle is not None:
             handle.close()
@@ -150,6 +161,21 @@ def predict(
     if output is not None:
         console.print(f"rows written to {output}", highlight=False)
     return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
+
+
+def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batch_size: int,
+                    address: str | None, max_pixels: int):
+    """Score on Ray into Parquet shards (kept in `shards`, else in a temporary folder), then read them in order."""
+    import tempfile
+
+    from ..engines import predict_with_ray
+
+    if shards is None:
+        shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
+        console.print(f"shards: {shards}", highlight=False)
+    job = predict_with_ray(detector, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
+                           on_bad=None)
+    return job.predictions()
 
 
 @app.command()

@@ -23,7 +23,10 @@ class Preprocess(str, Enum):
 
 
 class Engine(str, Enum):
+    """Where heavy work runs: this process, or a Ray cluster (`pip install "deepfake-detect[ray]"`)."""
+
     local = "local"
+    ray = "ray"
 
 
 CacheOption = Annotated[
@@ -48,3 +51,10 @@ WeightsOption = Annotated[str, typer.Option(help="'pretrained', 'random', or a l
 def out_option(help: str) -> typer.models.OptionInfo:
     """The `-o/--out` option: where the command's output goes."""
     return typer.Option("--out", "--output", "-o", help=help)
+EngineOption = Annotated[Engine, typer.Option(help="local (this process) | ray (a Ray cluster; needs deepfake-detect[ray])")]
+RayAddressOption = Annotated[
+    Optional[str], typer.Option("--ray-address", help="'auto' for the running cluster, ray://HOST:10001, or none to start a local Ray")
+]
+ShardsOption = Annotated[
+    Optional[Path], typer.Option("--shards", help="With --engine ray: folder for the Parquet shards (kept; default: a folder in the cache)")
+]

@@ -93,9 +93,10 @@ def predict_with_ray(
 
 
 def read_predictions(job_dir: str | Path, batches: int) -> Iterator[Prediction]:
-    for table in shards.read_shards(Path(job_dir), batches, ["index", "path", "probability", "verdict", "error"]):
+    columns = ["index", "path", "probability", "verdict", "error", "note"]
+    for table in shards.read_shards(Path(job_dir), batches, columns):
         for row in table.to_pylist():
-            yield Prediction(row["index"], row["path"], row["probability"], row["verdict"], row["error"])
+            yield Prediction(row["index"], row["path"], row["probability"], row["verdict"], row["error"], row["note"])
 
 
 class ScoreShardWriter:
@@ -136,6 +137,7 @@ class ScoreShardWriter:
             "probability": prediction.probability,
             "verdict": prediction.verdict,
             "error": None if prediction.error is None else shards.arrow_text(prediction.error),
+            "note": prediction.note,
             **file_facts(path),
         }
 
@@ -145,7 +147,8 @@ def _table(rows: list[dict[str, Any]]) -> pa.Table:
 
     schema = pa.schema([
         ("index", pa.int64()), ("path", pa.string()), ("image_id", pa.string()), ("detector", pa.string()),
-        ("probability", pa.float64()), ("verdict", pa.string()), ("error", pa.string()), *fact_fields(),
+        ("probability", pa.float64()), ("verdict", pa.string()), ("error", pa.string()),
+        ("note", pa.string()), *fact_fields(),
     ])
     return pa.Table.from_pylist(rows, schema)
 
