@@ -89,6 +89,7 @@ def test_training_writes_a_complete_manifest_and_no_pickle(trained):
     files = sorted(p.name for p in trained.path.iterdir())
     assert files == ["manifest.json", "model.skops"]
     assert set(manifest["files"]) == {"model.skops"}
+    assert manifest["onnx"] is None and "fft" in manifest["onnx_unavailable"]  # torch.fft has no ONNX export
 
 
 def test_loaded_detector_predicts_paths_and_pil_images(trained, data_folder, bad_files):
@@ -155,7 +156,8 @@ def test_bundled_network_weights_reload_exactly(data_folder, tmp_path):
     plan = TrainingPlan(dataset=str(data_folder), backbone="efficientnet_lite0", cache=str(tmp_path / "cache"),
                         max_per_class=6, validation_size=0.34)
     trained = train_detector(plan, tmp_path / "lite", workers=0)
-    assert set(trained.manifest["files"]) == {"model.skops", "backbone.safetensors"}
+    assert set(trained.manifest["files"]) == {"model.skops", "backbone.safetensors", "network.onnx"}
+    assert trained.manifest["onnx"]["file"] == "network.onnx"
     assert trained.manifest["backbone"]["weights_id"] == "pretrained:efficientnet_lite0"
     images = sorted(data_folder.rglob("img00[0-1].png"))
     first = [r.probability for r in Detector.load(trained.path).predict(images)]

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
-from ..errors import DetectorError
+from ..errors import DetectorError, UserError
+from ..inference.choice import choose_runtime
 from ..runtime import best_device, json_safe
 from .features_kind import DETECTOR_TRUSTED_TYPES
 from .folder import DetectorFolder, read_detector_folder
@@ -57,7 +58,9 @@ class Detector:
     `threshold` applies to the calibrated probability: above it the verdict is "fake".
     """
 
-    def __init__(self, loaded: DetectorFolder, model: ScoringModel):
+    def __init__(self, loaded: DetectorFolder, model: ScoringModel, runtime: str = "torch"):
+        self.runtime = runtime
+        """"onnx" (ONNX Runtime, numpy inputs, no torch) or "torch"."""
         self.folder = loaded.path
         self.spec = loaded.manifest
         self.manifest = loaded.raw
@@ -66,17 +69,30 @@ class Detector:
         self._description = loaded.kind.describe(loaded.manifest, loaded.section)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Detector:
-        """Verify and load a detector folder of any kind; raises `DetectorError` (one line)."""
-        import torch
+    def load(
+        cls, path: str | Path, device: str | torch.device | None = None, runtime: str = "auto", threads: int | None = None
+    ) -> Detector:
+        """Verify and load a detector folder of any kind; raises `DetectorError` (one line).
 
+        `runtime`: "auto" runs the folder's ONNX graph on ONNX Runtime when the work is on the
+        CPU (`device` "cpu", or None without CUDA), without importing torch; otherwise, and
+        for folders without a graph, torch on `device`. "onnx" or "torch" force one.
+        `threads`: ONNX Runtime's intra-op threads (default: every core this process may use).
+        """
         loaded = read_detector_folder(path)
-        device = torch.device(device) if device is not None else best_device()
+        has_graph = loaded.manifest.onnx is not None
         try:
-            model = loaded.kind.load(loaded.manifest, loaded.section, loaded.files, device)
+            chosen = choose_runtime(runtime, None if device is None else str(device), has_graph)
+        except UserError as exc:
+            raise DetectorError(f"{loaded.path}: {exc}{_reexport_hint(loaded) if not has_graph else ''}") from None
+        try:
+            if chosen == "onnx":
+                model = loaded.kind.load_onnx(loaded.manifest, loaded.section, loaded.files, threads)
+            else:
+                model = loaded.kind.load(loaded.manifest, loaded.section, loaded.files, _torch_device(device))
         except DetectorError as exc:  # the kind names the file; add the folder
             raise type(exc)(f"{loaded.path}: {exc}") from None
-        return cls(loaded, model)
+        return cls(loaded, model, chosen)
 
     @property
     def kind(self) -> str:
@@ -105,20 +121,41 @@ class Detector:
             raise ValueError(NOT_FINITE)
         return "fake" if probability > self.threshold else "real"
 
-    def to_tensor(self, image: Image.Image) -> torch.Tensor:
-        """A decoded image as the model's input tensor (for callers that decode themselves)."""
+    def to_tensor(self, image: Image.Image) -> torch.Tensor | np.ndarray:
+        """A decoded image as the model's input (for callers that decode themselves): a torch
+        tensor on the torch runtime, a float32 array on ONNX Runtime, with the same numbers."""
         return self.model.to_tensor(to_rgb(image))
 
-    def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
+    def stack(self, inputs: Sequence[torch.Tensor | np.ndarray]) -> torch.Tensor | np.ndarray:
+        """`to_tensor` results (or stacked batches of them, with `concat`) as one batch for
+        `score_tensors`, in this runtime's array type."""
+        if self.runtime == "onnx":
+            import numpy as np
+
+            return np.stack(inputs)
+        import torch
+
+        return torch.stack(list(inputs))
+
+    def concat(self, batches: Sequence[torch.Tensor | np.ndarray]) -> torch.Tensor | np.ndarray:
+        """Batches from `stack` joined into one."""
+        if self.runtime == "onnx":
+            import numpy as np
+
+            return np.concatenate(batches)
+        import torch
+
+        return torch.cat(list(batches))
+
+    def score_tensors(self, tensors: torch.Tensor | np.ndarray) -> np.ndarray:
         return self.model.score_tensors(tensors)
 
     def score_pil(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """P(fake) for each PIL image, in order."""
         import numpy as np
-        import torch
 
         scores = [
-            self.score_tensors(torch.stack([self.to_tensor(img) for img in images[start : start + batch_size]]))
+            self.score_tensors(self.stack([self.to_tensor(img) for img in images[start : start + batch_size]]))
             for start in range(0, len(images), batch_size)
         ]
         return np.concatenate(scores) if scores else np.empty(0)
@@ -145,8 +182,9 @@ class Detector:
     ) -> Iterator[Prediction]:
         """Stream results in input order, one batch at a time.
 
-        Decoding runs in `workers` DataLoader processes while the model scores the previous
-        batch; only a few batches are ever in memory, however many paths there are.
+        Decoding runs in `workers` DataLoader processes (torch) or threads (ONNX Runtime)
+        while the model scores the previous batch; only a few batches are ever in memory,
+        however many paths there are.
         `image_transform(img, index)` changes each decoded image before preprocessing (the
         test-time degradations of a robustness evaluation).
         """
@@ -155,12 +193,7 @@ class Detector:
     def _stream(
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
     ) -> Iterator[Prediction]:
-        from ..data.loader import ImageTensors, image_loader
-
-        images = ImageTensors(
-            items, self.model.to_tensor, image_transform=image_transform, max_pixels=max_pixels, draft_size=self.draft_size
-        )
-        for batch in image_loader(images, batch_size, workers):
+        for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
             scores = self.score_tensors(batch.images) if batch.images is not None else []
             results = [
                 self._scored(i, _name(items[i]), float(s), self.size_note(*size))
@@ -168,6 +201,19 @@ class Detector:
             ]
             results += [Prediction(i, _name(items[i]), None, None, reason_only(error, items[i])) for i, error in batch.bad]
             yield from sorted(results, key=lambda result: result.index)
+
+    def _batches(
+        self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
+    ) -> Iterable[Any]:
+        """Batches with `.images`, `.indices`, `.sizes` and `.bad`, in this runtime's array type."""
+        options = {"image_transform": image_transform, "max_pixels": max_pixels, "draft_size": self.draft_size}
+        if self.runtime == "onnx":  # threads: no torch, and decoding overlaps the network
+            from ..inference.batches import ArrayImages, prefetched_batches
+
+            return prefetched_batches(ArrayImages(items, self.model.to_tensor, **options), batch_size, workers)
+        from ..data.loader import ImageTensors, image_loader
+
+        return image_loader(ImageTensors(items, self.model.to_tensor, **options), batch_size, workers)
 
     def _scored(self, index: int, name: str | None, probability: float, note: str | None = None) -> Prediction:
         if not math.isfinite(probability):
@@ -177,6 +223,20 @@ class Detector:
     def describe(self) -> str:
         """One line for logs and the serve banner."""
         return f"{self.folder.name}: {self._description}, threshold {self.threshold:.3f}"
+
+
+def _torch_device(device: str | torch.device | None) -> torch.device:
+    import torch
+
+    return torch.device(device) if device is not None else best_device()
+
+
+def _reexport_hint(loaded: DetectorFolder) -> str:
+    reason = loaded.raw.get("onnx_unavailable")
+    if reason:
+        return f" ({reason})"
+    return (f"; it was saved before detectors carried ONNX: re-export it with "
+            f"`python -c \"from deepfake_detect.detector import add_onnx; add_onnx('{loaded.path}')\"`")
 
 
 def reason_only(error: str, item: Any) -> str:

@@ -7,7 +7,10 @@ as safetensors, so the detector works offline and cannot drift if upstream weigh
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -16,7 +19,10 @@ from ..backbones import backbone_info
 from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
 from ..errors import DetectorError, UnknownNameError, UntrustedModelError
 from ..reduce import list_reducers
-from .model import ModelKind
+from ..inference.preprocess import ArrayPreprocess
+from ..inference.session import OnnxNetwork
+from .manifest import ONNX_FILE
+from .model import ModelKind, TensorFromArray
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,17 +100,48 @@ def estimator_bytes(estimator: Any) -> bytes:
     return data
 
 
+class _TorchBlocked(importlib.abc.MetaPathFinder):
+    """Makes `import torch` fail (ImportError) while installed; see `_skops_io`."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked while skops enumerates scikit-learn)", name=name)
+        return None
+
+
+def _skops_io() -> ModuleType:
+    """`skops.io`, imported without importing torch.
+
+    At import, skops lists scikit-learn's estimators by importing every scikit-learn package,
+    and one of them (`sklearn.externals.array_api_compat.torch`) imports torch when it is
+    installed: 1.6 s and ~300 MB that a detector on ONNX Runtime never uses. That listing
+    skips packages whose import fails, so torch is blocked for the duration of the import
+    (only when torch is not loaded already); what skops trusts is unchanged.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    blocker = _TorchBlocked()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(blocker)
+    return skops.io
+
+
 def load_trusted_estimator(data: bytes, name: str) -> Any:
     """Build the estimator only after every type in the bytes is known to be trusted."""
-    import skops.io
+    skops_io = _skops_io()
 
     try:
-        untrusted = skops.io.get_untrusted_types(data=data)
+        untrusted = skops_io.get_untrusted_types(data=data)
     except Exception as exc:  # zipfile, JSON and schema errors of several kinds
         raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
     _check_trusted(untrusted, f"{name}: refusing to load")
     try:
-        return skops.io.loads(data, trusted=_all_trusted_types())
+        return skops_io.loads(data, trusted=_all_trusted_types())
     except Exception as exc:
         raise DetectorError(f"{name}: cannot be read as a model ({type(exc).__name__}: {exc})") from None
 
@@ -113,7 +150,7 @@ def load_trusted_estimator(data: bytes, name: str) -> Any:
 
 
 class FeatureModel:
-    """Backbone features, then the calibrated reduction + classifier pipeline."""
+    """Backbone features (torch), then the calibrated reduction + classifier pipeline."""
 
     def __init__(self, backbone, estimator: Any, manifest: Manifest, device: torch.device):
         from ..features.extract import prepare_for_inference
@@ -121,9 +158,8 @@ class FeatureModel:
         self.device = device
         self.backbone = prepare_for_inference(backbone, device)
         self.estimator = estimator
-        preprocessing = manifest.preprocess.preprocessing()
-        self.to_tensor = preprocessing.tensor_transform
-        self.draft_size = preprocessing.draft_size
+        self.to_tensor = TensorFromArray(ArrayPreprocess.of(manifest.preprocess.preprocessing()))
+        self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
@@ -134,15 +170,39 @@ class FeatureModel:
         return fake_scores(self.estimator, features).astype(np.float64)
 
 
+class OnnxFeatureModel:
+    """The backbone's ONNX graph on ONNX Runtime (no torch), then the same classic pipeline."""
+
+    def __init__(self, network: OnnxNetwork, estimator: Any, manifest: Manifest):
+        self.network = network
+        self.estimator = estimator
+        self.to_tensor = ArrayPreprocess.of(manifest.preprocess.preprocessing())
+        self.draft_size = manifest.preprocess.preprocessing().draft_size
+
+    def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return fake_scores(self.estimator, self.network(arrays)).astype(np.float64)
+
+
 def _required_files(manifest: Manifest) -> list[str]:
     return [MODEL_FILE] + ([BACKBONE_FILE] if backbone_info(manifest.backbone.name).needs_weights else [])
 
 
 def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FeatureModel:
+    return FeatureModel(_backbone(manifest, files), _estimator(files), manifest, device)
+
+
+def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
+    network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file)
+    return OnnxFeatureModel(network, _estimator(files), manifest)
+
+
+def _estimator(files: Mapping[str, bytes]) -> Any:
     estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
     if not hasattr(estimator, "predict_proba") or list(getattr(estimator, "classes_", [])) != [0, 1]:
         raise DetectorError(f"{MODEL_FILE}: not a fitted real(0)/fake(1) classifier")
-    return FeatureModel(_backbone(manifest, files), estimator, manifest, device)
+    return estimator
 
 
 def _backbone(manifest: Manifest, files: Mapping[str, bytes]):
@@ -169,4 +229,14 @@ def _describe(manifest: Manifest, section: BaseModel) -> str:
     return f"{manifest.backbone.name} + {section.reduction.name} + {section.classifier.name}"
 
 
-FEATURES = ModelKind("features", (MODEL_FILE, BACKBONE_FILE), FeaturesSection, _required_files, _load, _describe)
+FEATURES = ModelKind(
+    "features",
+    (MODEL_FILE, BACKBONE_FILE, ONNX_FILE),
+    FeaturesSection,
+    _required_files,
+    _load,
+    _describe,
+    load_onnx=_load_onnx,
+    exportable=lambda model: model.backbone,
+    onnx_output="features",
+)

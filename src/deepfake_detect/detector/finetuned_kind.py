@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..errors import DetectorError, UnknownNameError
-from .model import ModelKind
+from ..inference.preprocess import ArrayPreprocess
+from ..inference.session import OnnxNetwork
+from .manifest import ONNX_FILE
+from .model import ModelKind, TensorFromArray
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,9 +52,8 @@ class FinetunedModel:
 
         self.device = device
         self.network = network.to(device).eval()
-        preprocessing = manifest.preprocess.preprocessing()
-        self.to_tensor = preprocessing.tensor_transform
-        self.draft_size = preprocessing.draft_size
+        self.to_tensor = TensorFromArray(ArrayPreprocess.of(manifest.preprocess.preprocessing()))
+        self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
@@ -62,6 +64,31 @@ class FinetunedModel:
         with torch.inference_mode():
             logits = self.network(tensors.to(self.device))
             return fake_probability(logits).cpu().numpy().astype(np.float64)
+
+
+class OnnxFinetunedModel:
+    """The exported network + softmax on ONNX Runtime (no torch): column 1 is P(fake)."""
+
+    def __init__(self, network: OnnxNetwork, manifest: Manifest):
+        self.network = network
+        self.to_tensor = ArrayPreprocess.of(manifest.preprocess.preprocessing())
+        self.draft_size = manifest.preprocess.preprocessing().draft_size
+
+    def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return self.network(arrays)[:, 1].astype(np.float64)
+
+
+def probability_module(network: torch.nn.Module) -> torch.nn.Module:
+    """What the folder carries as ONNX: the network, then softmax (as `fake_probability`)."""
+    from torch import nn
+
+    return nn.Sequential(network, nn.Softmax(dim=1)).eval()
+
+
+def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFinetunedModel:
+    return OnnxFinetunedModel(OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file), manifest)
 
 
 def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FinetunedModel:
@@ -81,9 +108,12 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
 
 FINETUNED = ModelKind(
     "finetune",
-    (WEIGHTS_FILE,),
+    (WEIGHTS_FILE, ONNX_FILE),
     FinetunedSection,
     lambda manifest: [WEIGHTS_FILE],
     _load,
     lambda manifest, section: f"fine-tuned {manifest.backbone.name}",
+    load_onnx=_load_onnx,
+    exportable=lambda model: probability_module(model.network),
+    onnx_output="probabilities",
 )

@@ -17,6 +17,8 @@ from ..errors import UnknownNameError
 from ..transforms.preprocess import Preprocessing
 
 MANIFEST_FILE = "manifest.json"
+ONNX_FILE = "network.onnx"
+"""The network as ONNX, beside the weights: what ONNX Runtime runs (see `detector.onnx_export`)."""
 
 
 def plain_file_name(name: str) -> str:
@@ -64,6 +66,17 @@ class BackboneBlock(BaseModel):
     weights_id: str = "bundled"
 
 
+class OnnxBlock(BaseModel):
+    """The network as an ONNX graph (`detector.onnx`): what ONNX Runtime runs on CPUs."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    file: FileName
+    input: str
+    output: str
+    opset: Annotated[int, Field(ge=7, strict=True)]
+
+
 class Manifest(BaseModel):
     """What every detector folder's manifest.json holds; descriptive extras are kept as given."""
 
@@ -79,5 +92,7 @@ class Manifest(BaseModel):
     threshold: Probability
     """Verdict "fake" when the probability is above it."""
     files: dict[FileName, Sha256]
+    onnx: OnnxBlock | None = None
+    """Absent in folders saved before ONNX export, and for networks ONNX cannot express."""
     created: str | None = None
     versions: dict[str, str] = {}

@@ -23,13 +23,30 @@ if TYPE_CHECKING:
 
 
 class ScoringModel(Protocol):
-    """What each kind provides: PIL image -> tensor, and a batch of tensors -> P(fake)."""
+    """What each kind provides: PIL image -> input, and a batch of inputs -> P(fake).
 
-    to_tensor: Callable[[Image.Image], torch.Tensor]
+    Inputs are torch tensors on the torch runtime and float32 numpy arrays on ONNX Runtime;
+    both are made by `inference.preprocess.ArrayPreprocess`, so they hold the same numbers.
+    """
+
+    to_tensor: Callable[[Image.Image], torch.Tensor | np.ndarray]
     draft_size: int | None
     """The JPEG draft size the decoder may use (only when the preprocessing resizes anyway)."""
 
-    def score_tensors(self, tensors: torch.Tensor) -> np.ndarray: ...
+    def score_tensors(self, tensors: torch.Tensor | np.ndarray) -> np.ndarray: ...
+
+
+class TensorFromArray:
+    """The torch runtime's input: the ONNX runtime's array, wrapped (identical numbers by
+    construction). A class, so DataLoader worker processes can receive it."""
+
+    def __init__(self, array_transform: Callable[[Image.Image], np.ndarray]):
+        self.array_transform = array_transform
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.array_transform(image))
 
 
 @dataclass(frozen=True)
@@ -44,7 +61,12 @@ class ModelKind:
     required_files: Callable[[Manifest], list[str]]
     """Files that must be listed (with their sha256) for this manifest."""
     load: Callable[[Manifest, BaseModel, Mapping[str, bytes], torch.device], ScoringModel]
-    """Build the scoring model from the validated manifest, its kind section and the verified bytes."""
+    """Build the torch scoring model from the validated manifest, its kind section and the verified bytes."""
     describe: Callable[[Manifest, BaseModel], str]
     """A few words for logs and the serve banner, e.g. "fine-tuned resnet50"."""
-
+    load_onnx: Callable[[Manifest, BaseModel, Mapping[str, bytes], int | None], ScoringModel]
+    """The same on ONNX Runtime (the graph of `manifest.onnx`, `threads` intra-op threads); no torch."""
+    exportable: Callable[[ScoringModel], torch.nn.Module]
+    """The part of a torch scoring model that the folder carries as ONNX (images -> the graph's output)."""
+    onnx_output: str
+    """The graph's output name: "features" (then the classic part) or "probabilities" (softmax)."""

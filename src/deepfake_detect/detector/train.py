@@ -21,8 +21,9 @@ import numpy as np
 from ..errors import DetectorError, UserError
 from ..runtime import versions
 from ..transforms import TransformSpec
-from .features_kind import BACKBONE_FILE, MODEL_FILE, estimator_bytes
+from .features_kind import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
 from .folder import read_detector_folder, write_detector_folder
+from .onnx_export import with_onnx
 
 Calibration = Literal["sigmoid", "isotonic"]
 CALIBRATIONS: tuple[str, ...] = ("sigmoid", "isotonic")
@@ -260,7 +261,9 @@ def save_features_detector(output: Path, plan: TrainingPlan, backbone, fitted: F
     if backbone.info.needs_weights:
         # The exact weights: the detector needs no download and cannot drift upstream.
         files[BACKBONE_FILE] = weights_bytes(backbone.network)
-    write_detector_folder(output, build_manifest(plan, backbone, fitted.rule, fitted.metrics, data), files)
+    manifest = build_manifest(plan, backbone, fitted.rule, fitted.metrics, data)
+    manifest, files = with_onnx(manifest, files, backbone, backbone.info.input_size, FEATURES.onnx_output)
+    write_detector_folder(output, manifest, files)
     return read_detector_folder(output).raw
 
 

@@ -1,0 +1,45 @@
+"""`OnnxNetwork`: an ONNX Runtime session over a graph's bytes, numpy in, numpy out (no torch)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DetectorError
+from ..runtime import cpu_cores
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+
+class OnnxNetwork:
+    """One graph with one float32 input (batch, 3, H, W) and one output (batch, ...).
+
+    `threads` is ONNX Runtime's intra-op thread count (default: the cores this process may
+    use). A session may be run from several threads at once; callers that run it from N
+    threads give each core to one of them (`threads = cores // N`).
+    """
+
+    def __init__(self, graph: bytes, threads: int | None = None, name: str = "network.onnx"):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or cpu_cores()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # warnings about unused initialisers are not the user's concern
+        try:
+            self.session: onnxruntime.InferenceSession = ort.InferenceSession(
+                graph, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own Fail/InvalidGraph/... types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DetectorError(f"{name}: not a usable ONNX graph ({first})") from None
+        (self.input,) = [node.name for node in self.session.get_inputs()]
+        self.output = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """The graph's output for a float32 batch (converted and made contiguous if needed)."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run([self.output], {self.input: batch})[0]
