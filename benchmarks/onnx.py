@@ -33,7 +33,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
+# This file is named like the `onnx` package, and Python puts its folder first on sys.path:
+# drop that entry, or torch's exporter would import this script as `onnx`.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imagenet-sample"

@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     from ..backbones.module import Backbone
 
 FEATURE_TOLERANCE = 1e-5
-ONNX_FASTER: frozenset[str] = frozenset({"efficientnet_lite0", "resnet18", "resnet50", "dino_resnet50"})
-"""Measured on 2 CPU cores (benchmarks/onnx.py): EfficientNet-Lite0 and ResNet-50 (and the
-same architectures); the ViTs gain nothing measurable and stay on torch."""
+ONNX_FASTER: frozenset[str] = frozenset(
+    {"efficientnet_lite0", "resnet18", "resnet50", "dino_resnet50", "dino_vitb16", "clip_vitb16"}
+)
+"""Measured not slower end to end on 2 busy CPU cores (benchmarks/onnx.py, 2026-11-30, load 5-10):
+extraction EfficientNet-Lite0 2.7x, ResNet-50 1.03x, ViT-B/16 1.7x (the ResNets and ViTs share
+those architectures). A new backbone stays on torch until it is measured."""
 
 
 def weights_hash(backbone: Backbone) -> str:
