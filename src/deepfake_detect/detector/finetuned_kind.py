@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import DetectorError, UnknownNameError
 from ..inference.preprocess import ArrayPreprocess
@@ -27,22 +27,15 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 class FinetunedSection(BaseModel):
-    """The manifest fields only this kind has: its backbone must be one that can be fine-tuned."""
+    """The manifest fields only this kind has.
+
+    Whether the backbone can be fine-tuned is checked where the network is built (`_load`):
+    the list lives beside the torch network class, and an ONNX Runtime load imports no torch.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     backbone: dict
-
-    @field_validator("backbone")
-    @classmethod
-    def _fine_tunable(cls, value: dict) -> dict:
-        from ..backbones.finetuned import check_arch
-
-        try:
-            check_arch(str(value.get("name")))
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 class FinetunedModel:
@@ -95,8 +88,12 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
     """Built without downloading anything (random init), then every weight is overwritten strictly."""
     from safetensors.torch import load as load_safetensors
 
-    from ..backbones.finetuned import build_finetune_network
+    from ..backbones.finetuned import build_finetune_network, check_arch
 
+    try:
+        check_arch(manifest.backbone.name)
+    except UnknownNameError as exc:
+        raise DetectorError(f"backbone.name: {exc}") from None
     network = build_finetune_network(manifest.backbone.name, "random")
     try:
         network.load_state_dict(load_safetensors(files[WEIGHTS_FILE]), strict=True)
