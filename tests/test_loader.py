@@ -11,7 +11,7 @@ from deepfake_detect.backbones import backbone_info, list_backbones
 from deepfake_detect.data.loader import ImageTensors, collate, image_loader
 from deepfake_detect.errors import UnknownNameError
 from deepfake_detect.data.images import DECODE_VERSION
-from deepfake_detect.transforms.preprocess import PREPROCESS_POLICIES, Preprocessing
+from deepfake_detect.transforms.preprocess import PREPROCESS_POLICIES, PREPROCESS_VERSION, Preprocessing
 
 from conftest import make_real_fake_folder
 
@@ -74,7 +74,7 @@ def test_preprocessing_derives_from_the_backbone(name, policy, files):
     info = backbone_info(name)
     prep = Preprocessing.for_backbone(info, policy)
     assert prep.draft_size == (info.input_size if policy == "resize" else None)
-    assert prep.key == f"{policy}:{info.input_size}+decode:{DECODE_VERSION}"
+    assert prep.key == f"{policy}:{info.input_size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}"
     tensor = prep.tensor_transform(Image.open(files[0]).convert("RGB"))
     assert tensor.shape == (3, info.input_size, info.input_size) and tensor.dtype == torch.float32
 

@@ -20,7 +20,7 @@ from deepfake_detect.inference.batches import ArrayImages, prefetched_batches
 from deepfake_detect.inference.choice import choose_runtime
 from deepfake_detect.inference.export import export_onnx
 from deepfake_detect.inference.graphs import backbone_graph
-from deepfake_detect.inference.preprocess import ArrayPreprocess
+from deepfake_detect.transforms.preprocess import ArrayPreprocess
 from deepfake_detect.inference.session import OnnxNetwork
 from deepfake_detect.transforms.preprocess import Preprocessing
 
@@ -70,7 +70,7 @@ def test_array_preprocessing_matches_the_torchvision_steps(policy, photos):
     for path in photos:
         with Image.open(path) as img:
             rgb = img.convert("RGB")
-        array = ArrayPreprocess.of(prep)(rgb)
+        array = prep.array_transform(rgb)
         assert array.dtype == np.float32 and array.shape == (3, size, size)
         np.testing.assert_allclose(array, reference(rgb).numpy(), atol=1e-5)
 
@@ -86,7 +86,7 @@ def test_every_backbone_exports_with_the_same_features_or_says_why_not(name, pho
 
     backbone = create_backbone(name, "random")
     prep = Preprocessing.for_backbone(backbone.info, "resize")
-    batch = np.stack([ArrayPreprocess.of(prep)(Image.open(p).convert("RGB")) for p in photos[:3]])
+    batch = np.stack([prep.array_transform(Image.open(p).convert("RGB")) for p in photos[:3]])
     try:
         exported = export_onnx(backbone, backbone.info.input_size, "features")
     except DetectorError as exc:

@@ -212,6 +212,12 @@ class SlowDetector:
         self.batches.append(len(tensors))
         return np.full(len(tensors), 0.25)
 
+    def stack(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(tensors)
+
+    def concat(self, batches: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(batches)
+
 
 def test_the_worker_batches_queued_requests_and_refuses_beyond_the_limit():
     slow = SlowDetector()

@@ -8,9 +8,12 @@ network types) <- `create` (a registered model built with its weights).
 from ..errors import WeightsError
 from . import efficientnet_lite, residual, spectrum, timm_models  # noqa: F401  (registration)
 from .create import create_backbone
-from .registry import BackboneInfo, backbone_info, list_backbones
+from .registry import BackboneInfo, backbone_info, check_arch, list_backbones, list_finetunable
 
-__all__ = ["Backbone", "BackboneInfo", "WeightsError", "backbone_info", "create_backbone", "list_backbones"]
+__all__ = [
+    "Backbone", "BackboneInfo", "WeightsError", "backbone_info", "check_arch", "create_backbone", "list_backbones",
+    "list_finetunable",
+]
 
 
 def __getattr__(name: str):

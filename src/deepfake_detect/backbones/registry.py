@@ -53,21 +53,40 @@ def register_backbone(
     mean: tuple[float, float, float] = IMAGENET_MEAN,
     std: tuple[float, float, float] = IMAGENET_STD,
     needs_weights: bool = True,
+    tags: tuple[str, ...] = (),
 ) -> Callable[[Factory], Factory]:
+    """`tags`: e.g. `FINETUNE_TAG` for networks with a tested fine-tuning recipe."""
+
     def decorate(factory: Factory) -> Factory:
         name = factory.__name__
         if name in _REGISTRY:
             raise ValueError(f"backbone '{name}' registered twice")
         _REGISTRY[name] = BackboneInfo(
-            name, factory, input_size, mean, std, embed_dim, weights_source, needs_weights
+            name, factory, input_size, mean, std, embed_dim, weights_source, needs_weights, tuple(tags)
         )
         return factory
 
     return decorate
 
 
+FINETUNE_TAG = "finetune"
+"""Networks with a tested fine-tuning recipe: a pooled feature vector under a linear head."""
+
+
 def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def list_finetunable() -> list[str]:
+    """Backbones `finetune --arch` accepts (tagged `FINETUNE_TAG`); known without importing torch."""
+    return [name for name in list_backbones() if FINETUNE_TAG in _REGISTRY[name].tags]
+
+
+def check_arch(arch: str) -> str:
+    """`arch` itself, or an `UnknownNameError` listing the architectures that can be fine-tuned."""
+    if arch not in list_finetunable():
+        raise UnknownNameError("architecture for fine-tuning", arch, list_finetunable())
+    return arch
 
 
 def backbone_info(name: str) -> BackboneInfo:

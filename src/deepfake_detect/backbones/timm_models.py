@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import cached_hub_file, hub_file_url, hub_offline, require_reachable, url_weights
-from .registry import load_strict, read_state_dict, register_backbone
+from .registry import FINETUNE_TAG, load_strict, read_state_dict, register_backbone
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -96,12 +96,12 @@ def clip_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("clip_vitb16", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"].description())
+@register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"].description(), tags=(FINETUNE_TAG,))
 def resnet18(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet18", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"].description())
+@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"].description(), tags=(FINETUNE_TAG,))
 def resnet50(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet50", pretrained, weights_file)
 

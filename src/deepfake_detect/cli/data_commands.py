@@ -18,6 +18,8 @@ from .options import (
     Engine,
     EngineOption,
     RayAddressOption,
+    Runtime,
+    RuntimeOption,
     ShardsOption,
     MaxPerClassOption,
     MaxPixelsOption,
@@ -62,6 +64,7 @@ def extract(
     engine: EngineOption = Engine.local,
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
+    runtime: RuntimeOption = Runtime.auto,
 ) -> int:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache.
 
@@ -87,7 +90,8 @@ def extract(
                 address=ray_address, max_pixels=max_pixels, shards_dir=shards, on_bad=warn,
             )
         else:
-            report = extract_locally(data, backbone, weights, store, spec, preprocess.value, batch_size, workers, max_pixels)
+            report = extract_locally(data, backbone, weights, store, spec, preprocess.value, batch_size, workers,
+                                     max_pixels, runtime.value)
         console.print(
             f"{report.total} images: {report.cached} from cache, {report.extracted} extracted"
             + (f" at {report.images_per_second:.1f} img/s" if report.extracted else "")
@@ -98,7 +102,7 @@ def extract(
 
 
 def extract_locally(data, backbone: str, weights: str, store, spec, preprocess: str, batch_size: int,
-                    workers: int | None, max_pixels: int):
+                    workers: int | None, max_pixels: int, runtime: str = "auto"):
     """The local engine: this process, threads decoding and embedding whole batches."""
     from ..backbones import create_backbone
     from ..features import extract_features, feature_space
@@ -108,6 +112,7 @@ def extract_locally(data, backbone: str, weights: str, store, spec, preprocess: 
     with progress_bar(f"{backbone} [{spec.name}]", total=todo) as advance:
         return extract_features(
             data, model, store, spec, preprocess, batch_size, workers, max_pixels, progress=advance, on_bad=warn,
+            runtime=runtime,
         )
 
 

@@ -25,6 +25,8 @@ from .options import (
     MaxPixelsOption,
     Preprocess,
     RayAddressOption,
+    Runtime,
+    RuntimeOption,
     ShardsOption,
     WorkersOption,
     out_option,
@@ -124,6 +126,7 @@ def predict(
     engine: EngineOption = Engine.local,
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
+    runtime: RuntimeOption = Runtime.auto,
 ) -> int:
     """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
 
@@ -135,7 +138,7 @@ def predict(
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
-    loaded = Detector.load(detector, device)
+    loaded = Detector.load(detector, device, runtime=runtime.value)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
@@ -190,6 +193,7 @@ def serve(
     max_batch: Annotated[int, typer.Option(min=1, help="Most images scored in one forward pass")] = 16,
     max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
     device: DeviceOption = None,
+    runtime: RuntimeOption = Runtime.auto,
 ) -> None:
     """Serve the detector: POST /predict, GET /health, GET /model, a web page at /."""
     import uvicorn
@@ -198,7 +202,7 @@ def serve(
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device)
+    loaded = Detector.load(detector, device, runtime=runtime.value)
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "
              "(no authentication); put it behind a proxy with TLS and access control")

@@ -58,3 +58,16 @@ RayAddressOption = Annotated[
 ShardsOption = Annotated[
     Optional[Path], typer.Option("--shards", help="With --engine ray: folder for the Parquet shards (kept; default: a folder in the cache)")
 ]
+
+
+class Runtime(str, Enum):
+    """What runs a network: ONNX Runtime on CPUs where it is faster (auto), or always torch/onnx."""
+
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+RuntimeOption = Annotated[
+    Runtime, typer.Option(help="auto (ONNX Runtime on a CPU when the model has a graph, else torch) | onnx | torch")
+]

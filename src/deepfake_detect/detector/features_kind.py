@@ -19,10 +19,9 @@ from ..backbones import backbone_info
 from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
 from ..errors import DetectorError, UnknownNameError, UntrustedModelError
 from ..reduce import list_reducers
-from ..inference.preprocess import ArrayPreprocess
 from ..inference.session import OnnxNetwork
 from .manifest import ONNX_FILE
-from .model import ModelKind, TensorFromArray
+from .model import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -158,7 +157,7 @@ class FeatureModel:
         self.device = device
         self.backbone = prepare_for_inference(backbone, device)
         self.estimator = estimator
-        self.to_tensor = TensorFromArray(ArrayPreprocess.of(manifest.preprocess.preprocessing()))
+        self.to_tensor = manifest.preprocess.preprocessing().tensor_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
@@ -176,7 +175,7 @@ class OnnxFeatureModel:
     def __init__(self, network: OnnxNetwork, estimator: Any, manifest: Manifest):
         self.network = network
         self.estimator = estimator
-        self.to_tensor = ArrayPreprocess.of(manifest.preprocess.preprocessing())
+        self.to_tensor = manifest.preprocess.preprocessing().array_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:

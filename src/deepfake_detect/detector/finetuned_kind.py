@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..errors import DetectorError, UnknownNameError
-from ..inference.preprocess import ArrayPreprocess
 from ..inference.session import OnnxNetwork
 from .manifest import ONNX_FILE
-from .model import ModelKind, TensorFromArray
+from .model import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,15 +26,23 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 class FinetunedSection(BaseModel):
-    """The manifest fields only this kind has.
-
-    Whether the backbone can be fine-tuned is checked where the network is built (`_load`):
-    the list lives beside the torch network class, and an ONNX Runtime load imports no torch.
-    """
+    """The manifest fields only this kind has: its backbone must be one that can be fine-tuned
+    (the backbone registry knows which, without importing torch)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     backbone: dict
+
+    @field_validator("backbone")
+    @classmethod
+    def _fine_tunable(cls, value: dict) -> dict:
+        from ..backbones import check_arch
+
+        try:
+            check_arch(str(value.get("name")))
+        except UnknownNameError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class FinetunedModel:
@@ -45,7 +52,7 @@ class FinetunedModel:
 
         self.device = device
         self.network = network.to(device).eval()
-        self.to_tensor = TensorFromArray(ArrayPreprocess.of(manifest.preprocess.preprocessing()))
+        self.to_tensor = manifest.preprocess.preprocessing().tensor_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
@@ -64,7 +71,7 @@ class OnnxFinetunedModel:
 
     def __init__(self, network: OnnxNetwork, manifest: Manifest):
         self.network = network
-        self.to_tensor = ArrayPreprocess.of(manifest.preprocess.preprocessing())
+        self.to_tensor = manifest.preprocess.preprocessing().array_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
@@ -88,12 +95,8 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
     """Built without downloading anything (random init), then every weight is overwritten strictly."""
     from safetensors.torch import load as load_safetensors
 
-    from ..backbones.finetuned import build_finetune_network, check_arch
+    from ..backbones.finetuned import build_finetune_network
 
-    try:
-        check_arch(manifest.backbone.name)
-    except UnknownNameError as exc:
-        raise DetectorError(f"backbone.name: {exc}") from None
     network = build_finetune_network(manifest.backbone.name, "random")
     try:
         network.load_state_dict(load_safetensors(files[WEIGHTS_FILE]), strict=True)

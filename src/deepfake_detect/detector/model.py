@@ -26,7 +26,7 @@ class ScoringModel(Protocol):
     """What each kind provides: PIL image -> input, and a batch of inputs -> P(fake).
 
     Inputs are torch tensors on the torch runtime and float32 numpy arrays on ONNX Runtime;
-    both are made by `inference.preprocess.ArrayPreprocess`, so they hold the same numbers.
+    both are made by `transforms.preprocess.ArrayPreprocess`, so they hold the same numbers.
     """
 
     to_tensor: Callable[[Image.Image], torch.Tensor | np.ndarray]
@@ -34,19 +34,6 @@ class ScoringModel(Protocol):
     """The JPEG draft size the decoder may use (only when the preprocessing resizes anyway)."""
 
     def score_tensors(self, tensors: torch.Tensor | np.ndarray) -> np.ndarray: ...
-
-
-class TensorFromArray:
-    """The torch runtime's input: the ONNX runtime's array, wrapped (identical numbers by
-    construction). A class, so DataLoader worker processes can receive it."""
-
-    def __init__(self, array_transform: Callable[[Image.Image], np.ndarray]):
-        self.array_transform = array_transform
-
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        import torch
-
-        return torch.from_numpy(self.array_transform(image))
 
 
 @dataclass(frozen=True)

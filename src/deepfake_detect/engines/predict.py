@@ -111,7 +111,7 @@ class ScoreShardWriter:
         self.identity = detector_id(detector_dir)
         if self.identity != expected_id:
             raise DetectorError(f"{detector_dir}: differs on this node from the driver's detector; use one shared folder")
-        self.detector = Detector.load(detector_dir)
+        self.detector = Detector.load(detector_dir, threads=threads)
         self.max_pixels, self.batch_size = max_pixels, batch_size
 
     def __call__(self, listed: pa.Table) -> pa.Table:

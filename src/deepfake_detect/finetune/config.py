@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..backbones.finetuned import FINETUNE_ARCHS
+from ..backbones import list_finetunable
 from .augment import AugmentSpec
 
 RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap"})
@@ -46,8 +46,8 @@ class FinetuneConfig(BaseModel):
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, value: str) -> str:
-        if value not in FINETUNE_ARCHS:
-            raise ValueError(f"unknown architecture '{value}'; choose from {', '.join(FINETUNE_ARCHS)}")
+        if value not in list_finetunable():
+            raise ValueError(f"unknown architecture '{value}'; choose from {', '.join(list_finetunable())}")
         return value
 
     def training_view(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..backbones.finetuned import FinetuneNetwork, weights_bytes
 from ..detector.finetuned_kind import WEIGHTS_FILE
 from ..detector.folder import write_detector_folder
+from ..detector.onnx_export import finetuned_with_onnx
 from ..runtime import versions
 from .config import FinetuneConfig
 from .data import preprocessing
@@ -49,7 +50,8 @@ def export_detector(config: FinetuneConfig, network: FinetuneNetwork, splits: Sp
         "run": str(Path(config.out).resolve()),
         "versions": versions(),
     }
-    return write_detector_folder(Path(config.out) / DETECTOR_DIR, manifest, {WEIGHTS_FILE: weights_bytes(network)})
+    manifest, files = finetuned_with_onnx(manifest, {WEIGHTS_FILE: weights_bytes(network)}, network.eval(), prep.size)
+    return write_detector_folder(Path(config.out) / DETECTOR_DIR, manifest, files)
 
 
 def _weights_source(weights: str) -> str:

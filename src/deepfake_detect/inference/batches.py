@@ -19,7 +19,6 @@ from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, load_rgb, to_rgb
 from ..errors import BadImage
-from .preprocess import ArrayTransform
 
 ImageSource = str | Path | Image.Image
 ImageTransform = Callable[[Image.Image, int], Image.Image]
@@ -40,7 +39,7 @@ class ArrayImages:
     """Item i -> (array, decoded size) or an error message naming the item."""
 
     sources: Sequence[ImageSource]
-    transform: ArrayTransform
+    transform: Callable[[Image.Image], np.ndarray]
     image_transform: ImageTransform | None = None
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     draft_size: int | None = None

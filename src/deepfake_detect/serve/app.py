@@ -23,10 +23,9 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files as package_files
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import torch
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
@@ -78,7 +77,8 @@ class UploadRejected(Exception):
 
 @dataclass
 class _Job:
-    tensors: torch.Tensor
+    tensors: Any
+    """A stacked batch in the detector's runtime's array type (torch tensor or numpy array)."""
     future: Future
 
 
@@ -109,7 +109,7 @@ class BatchScorer:
             self._thread.join(timeout=30)
             self._thread = None
 
-    def submit(self, tensors: list[torch.Tensor]) -> list[Future]:
+    def submit(self, tensors: list[Any]) -> list[Future]:
         """Futures of P(fake) arrays, one per chunk of at most `max_batch` images."""
         with self._lock:
             if self._queued + len(tensors) > self.max_queued_images:
@@ -117,7 +117,7 @@ class BatchScorer:
             self._queued += len(tensors)
         futures = []
         for start in range(0, len(tensors), self.max_batch):
-            job = _Job(torch.stack(tensors[start : start + self.max_batch]), Future())
+            job = _Job(self.detector.stack(tensors[start : start + self.max_batch]), Future())
             self._queue.put(job)
             futures.append(job.future)
         return futures
@@ -149,7 +149,7 @@ class BatchScorer:
 
     def _score(self, jobs: list[_Job]) -> None:
         try:
-            scores = self.detector.score_tensors(torch.cat([job.tensors for job in jobs]))
+            scores = self.detector.score_tensors(self.detector.concat([job.tensors for job in jobs]))
         except Exception as exc:  # handed to every waiting request, which answers 500
             for job in jobs:
                 job.future.set_exception(exc)
@@ -211,7 +211,7 @@ def header_pixels(data: bytes) -> int:
 
 @dataclass
 class Prepared:
-    tensor: torch.Tensor
+    tensor: Any
     note: str | None
 
 

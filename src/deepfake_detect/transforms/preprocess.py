@@ -18,15 +18,21 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import numpy as np
+from PIL import Image
+
 from ..data.images import DECODE_VERSION
 from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
     import torch
-    from PIL import Image
 
 PreprocessPolicy = Literal["resize", "center_crop"]
 PREPROCESS_POLICIES: tuple[str, ...] = ("resize", "center_crop")
+PREPROCESS_VERSION = "pil1"
+"""Names the resampling below in cache keys: Pillow's antialiased bicubic. (torchvision's
+uint8 tensor kernel rounds differently, by up to 2 grey levels on most images and more when
+one side shrinks while the other grows; features from it must not share a cache entry.)"""
 
 
 class InputSpec(Protocol):
@@ -41,7 +47,8 @@ class InputSpec(Protocol):
 class Preprocessing:
     """How decoded images become a network's input, and what identifies that choice.
 
-    - `tensor_transform`: PIL RGB image -> normalised float tensor (3, size, size).
+    - `array_transform`: PIL RGB image -> normalised float32 array (3, size, size), without
+      torch (ONNX Runtime's input); `tensor_transform`: the same numbers as a torch tensor.
     - `draft_size`: the size to ask the JPEG decoder for (DCT scaling, several times faster on
       photographs); only under `resize`, since a centre crop must see the original pixels.
     - `key`: policy, size and decoder version, as recorded in feature-cache keys.
@@ -67,8 +74,12 @@ class Preprocessing:
         return cls(policy, int(size or info.input_size), tuple(info.mean), tuple(info.std))
 
     @cached_property
-    def tensor_transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        return build_preprocess(self.policy, self.size, self.mean, self.std)
+    def array_transform(self) -> ArrayPreprocess:
+        return ArrayPreprocess(self.policy, self.size, self.mean, self.std)
+
+    @cached_property
+    def tensor_transform(self) -> TensorPreprocess:
+        return TensorPreprocess(self.array_transform)
 
     @property
     def draft_size(self) -> int | None:
@@ -78,27 +89,67 @@ class Preprocessing:
     def key(self) -> str:
         """E.g. `resize:224+decode:exif1`: policy, size and the decoder's version, since
         features computed from differently decoded pixels must not share a cache entry."""
-        return f"{self.policy}:{self.size}+decode:{DECODE_VERSION}"
+        return f"{self.policy}:{self.size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}"
 
 
 def build_preprocess(
     policy: PreprocessPolicy, size: int, mean: tuple[float, ...], std: tuple[float, ...]
-) -> Callable[[Image.Image], torch.Tensor]:
+) -> TensorPreprocess:
     """PIL RGB image -> normalised float tensor (3, size, size); the primitive behind
-    `Preprocessing.tensor_transform` (prefer that: it also gives the draft size and key).
-
-    Centre crop pads images smaller than `size` with zeros (as torchvision does) rather than
-    resampling them.
-    """
-    import torch
-    import torchvision.transforms.v2 as T
-
-    if policy == "resize":
-        geometry = T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True)
-    elif policy == "center_crop":
-        geometry = T.CenterCrop(size)
-    else:
+    `Preprocessing.tensor_transform` (prefer that: it also gives the draft size and key)."""
+    if policy not in PREPROCESS_POLICIES:
         raise UnknownNameError("preprocessing", str(policy), PREPROCESS_POLICIES)
-    return T.Compose(
-        [T.PILToTensor(), geometry, T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))]
-    )
+    return TensorPreprocess(ArrayPreprocess(policy, size, tuple(mean), tuple(std)))
+
+
+@dataclass(frozen=True)
+class ArrayPreprocess:
+    """PIL RGB image -> float32 array (3, size, size): bicubic resize to the input size (Pillow,
+    antialiased), or a centre crop zero-padded as torchvision pads; scale to [0, 1]; normalise.
+
+    Torch-free, so a detector on ONNX Runtime never imports torch; the torch path wraps the
+    same array (`TensorPreprocess`), so both runtimes see identical inputs by construction.
+    A class rather than a closure, so DataLoader worker processes can receive it.
+    """
+
+    policy: str
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        if self.policy == "resize":
+            if img.size != (self.size, self.size):
+                img = img.resize((self.size, self.size), Image.Resampling.BICUBIC)
+            pixels = np.asarray(img)
+        else:
+            pixels = center_crop(np.asarray(img), self.size)
+        array = pixels.transpose(2, 0, 1).astype(np.float32)  # (3, H, W), contiguous
+        array /= np.float32(255)
+        array -= np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        array /= np.asarray(self.std, dtype=np.float32)[:, None, None]
+        return array
+
+
+@dataclass(frozen=True)
+class TensorPreprocess:
+    """`ArrayPreprocess` as a torch tensor (the torch runtime's and training's input)."""
+
+    array_transform: Callable[[Image.Image], np.ndarray]
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.array_transform(img))
+
+
+def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The central size x size pixels of an (H, W, C) array; a smaller side is zero-padded
+    around the image first, with torchvision's offsets (so both crops pick the same pixels)."""
+    height, width = pixels.shape[:2]
+    if height < size or width < size:
+        pad_h, pad_w = max(size - height, 0), max(size - width, 0)
+        pixels = np.pad(pixels, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
+        height, width = pixels.shape[:2]
+    top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    return pixels[top : top + size, left : left + size]
