@@ -523,3 +523,29 @@ def test_a_nan_score_gives_an_error_row_not_a_verdict(data_folder, tmp_path):
         assert "no finite score" in result.error
     with pytest.raises(ValueError, match="no finite score"):
         detector.verdict(float("nan"))
+
+
+def test_from_grid_maps_method_labels_back_to_registry_entries(data_folder, tmp_path):
+    """`linear_probe@C=2` and `blur(sigma=1-3)` are labels: the plan trains the entry they name
+    with the parameters configured under that label."""
+    import pandas as pd
+
+    run_dir = tmp_path / "labelled"
+    run_dir.mkdir()
+    config = {
+        "datasets": {"tiny": str(data_folder)},
+        "backbones": ["fft_spectrum"],
+        "transforms": ["none", {"name": "blur", "blur_sigma": [1, 3]}],
+        "classifiers": {"linear_probe": {}, "linear_probe@C=2": {"C": 2.0}},
+        "cache": str(tmp_path / "cache"),
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    base = dict(approach="features", protocol="within", perturbation="none", backbone="fft_spectrum",
+                train_dataset="tiny", test_dataset="tiny", reduction="none", seed=0)
+    pd.DataFrame([
+        dict(base, transform="none", classifier="linear_probe", auc=0.8),
+        dict(base, transform="blur(sigma=1-3)", classifier="linear_probe@C=2", auc=0.9),
+    ]).to_csv(run_dir / "results.csv", index=False)
+    plan = plan_from_grid(run_dir)
+    assert (plan.classifier, plan.classifier_params) == ("linear_probe", {"C": 2.0})
+    assert plan.transform.name == "blur" and tuple(plan.transform.blur_sigma) == (1.0, 3.0)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import DetectorError, UserError
+from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
 from .features_kind import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
@@ -27,8 +28,8 @@ from .onnx_export import with_onnx
 
 Calibration = Literal["sigmoid", "isotonic"]
 CALIBRATIONS: tuple[str, ...] = ("sigmoid", "isotonic")
-GRID_RESULTS_FILE = "results.csv"
-GRID_CONFIG_FILE = "config.yaml"
+GRID_RESULTS_FILE = RESULTS_CSV
+GRID_CONFIG_FILE = CONFIG_FILE
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
 
@@ -363,7 +364,7 @@ def best_grid_method(run_dir: Path) -> tuple[dict[str, str], float, int]:
 
 def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
     """The training plan of a grid run's best cell, with the run's own settings and cache."""
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError, load_config, registry_name
 
     run_dir = Path(run_dir)
     method, mean_auc, n_seeds = best_grid_method(run_dir)
@@ -374,8 +375,8 @@ def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
     name = method["train_dataset"]
     if name not in config.datasets:
         raise DetectorError(f"{run_dir / GRID_CONFIG_FILE}: has no dataset '{name}' (the best cell's training set)")
-    specs = [t for t in config.transforms if method["transform"] in (t.name, t.key())]
-    if not specs:
+    spec = config.transform_by_label().get(method["transform"])
+    if spec is None:
         raise DetectorError(f"{run_dir / GRID_CONFIG_FILE}: has no transform '{method['transform']}'")
     within = config.protocols.within
     plan = TrainingPlan(
@@ -383,11 +384,11 @@ def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
         dataset_name=name,
         backbone=method["backbone"],
         weights=config.weights.get(method["backbone"], "pretrained"),
-        transform=specs[0],
+        transform=spec,
         preprocess=config.preprocess,
-        reduction=method["reduction"],
+        reduction=registry_name(method["reduction"]),
         reduction_params=dict(config.reductions.get(method["reduction"], {})),
-        classifier=method["classifier"],
+        classifier=registry_name(method["classifier"]),
         classifier_params=dict(config.classifiers.get(method["classifier"], {})),
         validation_size=within.test_size if within else 0.2,
         seed=within.seeds[0] if within and within.seeds else config.seed,
