@@ -107,6 +107,9 @@ class GridConfig(Strict):
     protocols: Protocols = Protocols()
     finetuned: list[str] = []
     """Detector folders of fine-tuned networks to evaluate beside the grid (Approach 1)."""
+    reference: list[str] = []
+    """Detector folders of published reference detectors (`deepfake-detect reference`), evaluated
+    like `finetuned:` entries; their rows have approach "reference"."""
     cache: str | None = None
     batch_size: int = Field(64, ge=1)
     bootstrap: int = Field(1000, ge=0)
@@ -262,6 +265,7 @@ def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
     if config.data_root:
         update["data_root"] = resolve(config.data_root)
     update["finetuned"] = [resolve(f) for f in config.finetuned]
+    update["reference"] = [resolve(f) for f in config.reference]
     return config.model_copy(update=update)
 
 
