@@ -13,6 +13,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from deepfake_detect.backbones import WeightsError, backbone_info, create_backbone, list_backbones, timm_models
+from deepfake_detect.backbones.registry import list_layered
+from deepfake_detect.errors import ConfigError, UnknownNameError
 from deepfake_detect.backbones.efficientnet_lite import packaged_weights
 from deepfake_detect.errors import ExitStatus
 from deepfake_detect.transforms import Preprocessing
@@ -20,6 +22,10 @@ from deepfake_detect.transforms import Preprocessing
 from conftest import make_real_fake_folder
 
 WEIGHTED = [name for name in list_backbones() if backbone_info(name).needs_weights]
+EVERY_BLOCK = [
+    f"{name}@blocks=" + ",".join(str(b) for b in range(len(backbone_info(name).block_channels))) for name in list_layered()
+]
+"""One spec per deep backbone, selecting all its blocks: checks every registered channel count."""
 
 
 def test_the_seed_backbones_are_registered():
@@ -39,6 +45,53 @@ def test_backbone_contract(name):
     assert first.shape == (2, info.embed_dim)
     assert torch.isfinite(first).all() and torch.equal(first, second)
     assert not backbone.training
+
+
+@pytest.mark.parametrize("spec", EVERY_BLOCK)
+def test_block_spec_contract(spec):
+    """A spec is a backbone like any other: built from its network, (N, embed_dim) finite vectors
+    (mean and std per channel of every block), deterministic; its name is the canonical spec."""
+    base = backbone_info(spec.split("@")[0])
+    test_backbone_contract(spec)
+    assert backbone_info(spec).embed_dim == 2 * sum(base.block_channels)
+    assert backbone_info(spec).name == spec and backbone_info(spec).input_size == base.input_size
+
+
+def test_block_specs_have_one_canonical_name():
+    assert backbone_info("resnet18@blocks=last, 2,2").name == "resnet18@blocks=2,4"
+    assert backbone_info("efficientnet_lite0@blocks=2,4,7,last").name == "efficientnet_lite0@blocks=2,4,7,8"
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+def test_last_block_mean_is_the_plain_backbone_with_its_weights_file(name, tmp_path):
+    """The spec loads the network's own weights file, and its last block's channel means are
+    exactly the globally pooled features the plain backbone gives."""
+    source = create_backbone(name, weights="random", seed=3)
+    path = tmp_path / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in source.network.state_dict().items()}, path)
+    spec = create_backbone(f"{name}@blocks=1,last", weights=path)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        pooled, vectors = source(images), spec(images)
+    assert spec.weights_id == create_backbone(name, weights=path).weights_id
+    assert torch.allclose(vectors[:, -2 * source.info.embed_dim : -source.info.embed_dim], pooled, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "spec, error, words",
+    [
+        ("efficientnet_lite0@blocks=2,9", ConfigError, ["no block '9'", "0-8 or last"]),
+        ("resnet18@blocks=", ConfigError, ["resnet18@blocks=LIST", "0-4 or last"]),
+        ("resnet18@layers=2", ConfigError, ["resnet18@blocks=LIST"]),
+        ("npr_residual@blocks=1", ConfigError, ["no blocks", "efficientnet_lite0"]),
+        ("nonet@blocks=1", UnknownNameError, ["unknown backbone 'nonet'", "resnet18"]),
+    ],
+)
+def test_bad_block_specs_are_one_line_naming_the_valid_blocks(spec, error, words):
+    with pytest.raises(error) as info:
+        create_backbone(spec, weights="random")
+    message = str(info.value)
+    assert "\n" not in message and all(word in message for word in words), message
 
 
 @pytest.mark.parametrize(

@@ -161,3 +161,25 @@ def test_two_runs_on_one_cache_at_once(tmp_path):
     assert _count(cache) == 80
     with sqlite3.connect(cache / "features.sqlite") as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_patches_features_are_the_mean_of_the_crops_vectors(tmp_path):
+    """Extraction under `patches` (threads and in-process alike) = the backbone on each native
+    crop, averaged per image; its own cache space."""
+    import torch
+
+    from deepfake_detect.data.images import load_rgb
+    from deepfake_detect.transforms import Preprocessing
+
+    data = load_dataset(make_real_fake_folder(tmp_path / "data", per_class=3, size=304))
+    backbone = create_backbone("npr_residual")
+    with FeatureCache(tmp_path / "cache") as cache:
+        report = extract_features(data, backbone, cache, preprocess="patches", workers=2, batch_size=2)
+        X = load_features(data, report.space, cache)[0]
+        plain = extract_features(data, backbone, cache, preprocess="center_crop", workers=0)
+    assert report.extracted == 6 and "patches5mean" in report.space.preprocess
+    assert plain.space.key != report.space.key
+    crops = Preprocessing.for_backbone(backbone.info, "patches").tensor_transform(load_rgb(data.records[0].path))
+    with torch.inference_mode():
+        expected = backbone(crops).mean(dim=0).numpy()
+    assert np.allclose(X[0], expected, atol=1e-4)

@@ -11,7 +11,7 @@ from deepfake_detect.backbones import backbone_info, list_backbones
 from deepfake_detect.data.loader import ImageTensors, collate, image_loader
 from deepfake_detect.errors import UnknownNameError
 from deepfake_detect.data.images import DECODE_VERSION
-from deepfake_detect.transforms.preprocess import PREPROCESS_POLICIES, PREPROCESS_VERSION, Preprocessing
+from deepfake_detect.transforms.preprocess import PATCH_COUNT, PREPROCESS_POLICIES, PREPROCESS_VERSION, Preprocessing
 
 from conftest import make_real_fake_folder
 
@@ -74,13 +74,14 @@ def test_preprocessing_derives_from_the_backbone(name, policy, files):
     info = backbone_info(name)
     prep = Preprocessing.for_backbone(info, policy)
     assert prep.draft_size == (info.input_size if policy == "resize" else None)
-    assert prep.key == f"{policy}:{info.input_size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}"
+    assert prep.key.startswith(policy) and prep.key.endswith(f":{info.input_size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}")
     tensor = prep.tensor_transform(Image.open(files[0]).convert("RGB"))
-    assert tensor.shape == (3, info.input_size, info.input_size) and tensor.dtype == torch.float32
+    crops = (PATCH_COUNT,) if policy == "patches" else ()  # patches: one image gives several crops
+    assert tensor.shape == (*crops, 3, info.input_size, info.input_size) and tensor.dtype == torch.float32
 
 
 def test_unknown_policy_is_a_named_error():
-    with pytest.raises(UnknownNameError, match="unknown preprocessing 'stretch'; choose from: resize, center_crop"):
+    with pytest.raises(UnknownNameError, match="unknown preprocessing 'stretch'; choose from: resize, center_crop, patches"):
         Preprocessing("stretch", 32, (0.5,) * 3, (0.25,) * 3)
 
 
@@ -94,6 +95,6 @@ def test_draft_decoding_is_used_only_when_resizing(tmp_path):
         decoded = []
         images = ImageTensors([path], prep.tensor_transform, draft_size=prep.draft_size,
                               image_transform=lambda img, i: decoded.append(img.size) or img)
-        assert images[0].tensor.shape == (3, 32, 32)
+        assert images[0].tensor.shape[-3:] == (3, 32, 32)
         sizes[policy] = decoded[0]
-    assert sizes["center_crop"] == (512, 512) and max(sizes["resize"]) < 512
+    assert sizes["center_crop"] == sizes["patches"] == (512, 512) and max(sizes["resize"]) < 512

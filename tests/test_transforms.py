@@ -9,8 +9,10 @@ from deepfake_detect.transforms import (
     Degradation,
     TransformSpec,
     apply_transform,
+    Preprocessing,
     build_preprocess,
 )
+from deepfake_detect.transforms.preprocess import PATCH_COUNT, embed_crops
 
 
 @pytest.fixture
@@ -86,3 +88,28 @@ def test_degradations_at_every_robustness_level(photo, kind):
 def test_degradation_levels_are_validated(kind, level):
     with pytest.raises(ValidationError):
         Degradation(kind=kind, level=level)
+
+
+def test_patches_are_native_crops_of_the_corners_and_centre():
+    pixels = np.random.default_rng(1).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    prep = Preprocessing("patches", 32, (0.0,) * 3, (1.0,) * 3)
+    crops = prep.array_transform(Image.fromarray(pixels)) * 255
+    assert crops.shape == (PATCH_COUNT, 3, 32, 32) and crops.flags["C_CONTIGUOUS"]
+    expected = [pixels[:32, :32], pixels[:32, -32:], pixels[-32:, :32], pixels[-32:, -32:], pixels[9:41, 19:51]]
+    for crop, original in zip(crops, expected):  # never resampled
+        assert np.allclose(crop, original.transpose(2, 0, 1), atol=1e-3)
+    assert prep.draft_size is None and prep.key.startswith(f"patches{PATCH_COUNT}mean:32+")
+
+
+def test_patches_pad_small_images_and_never_resize_them_up():
+    pixels = np.full((20, 40, 3), 200, dtype=np.uint8)
+    crops = Preprocessing("patches", 32, (0.0,) * 3, (1.0,) * 3).array_transform(Image.fromarray(pixels))
+    assert crops.shape == (PATCH_COUNT, 3, 32, 32)
+    assert np.all(crops[:, :, :6] == 0) and np.all(crops[:, :, 6:26] > 0.7) and np.all(crops[:, :, 26:] == 0)
+
+
+def test_embed_crops_averages_each_images_crop_vectors():
+    batch = np.arange(2 * 3 * 1 * 2 * 2, dtype=np.float32).reshape(2, 3, 1, 2, 2)
+    vectors = embed_crops(lambda images: images.reshape(len(images), -1), batch)
+    assert np.array_equal(vectors, batch.reshape(2, 3, 4).mean(axis=1))
+    assert np.array_equal(embed_crops(lambda images: images.sum(axis=(1, 2, 3)), batch[0]), batch[0].sum(axis=(1, 2, 3)))

@@ -27,6 +27,8 @@ from .transforms.preprocess import PreprocessPolicy
 
 LABEL_SEPARATOR = "@"
 """In a method label, what comes before it names the registry entry."""
+FUSION_PREFIX = "fusion:"
+"""A fusion `lowlevel` of the config appears in results as backbone `fusion:lowlevel`."""
 
 
 class Strict(BaseModel):
@@ -97,8 +99,12 @@ class GridConfig(Strict):
     max_per_class: int | None = Field(None, ge=1)
     preprocess: PreprocessPolicy = "resize"
     backbones: list[str] = ["efficientnet_lite0"]
+    """Registered names or block specs (`efficientnet_lite0@blocks=2,4,last`)."""
+    fusions: dict[str, Annotated[list[str], Field(min_length=2)]] = {}
+    """label -> backbones whose cached features are concatenated, each part standardised
+    (features.fusion); evaluated as backbone `fusion:<label>`."""
     weights: dict[str, str] = {}
-    """backbone -> 'pretrained', 'random' or a local file."""
+    """backbone (or a spec's network) -> 'pretrained', 'random' or a local file."""
     transforms: list[TransformSpec] = [TransformSpec()]
     reductions: dict[str, dict[str, Any]] = {"none": {}}
     """label -> parameters; the label before '@' names the reducer."""
@@ -138,16 +144,15 @@ class GridConfig(Strict):
     @model_validator(mode="after")
     def _check_everything(self) -> GridConfig:
         """Names first (cheap: no scikit-learn, no torch), then parameters (builds estimators)."""
-        from .backbones import list_backbones
+        from .backbones import backbone_info
         from .classify import list_classifiers
 
         if not self.datasets:
             raise ValueError("no datasets named")
         self.classifiers = _expand_all(self.classifiers, list_classifiers())
         _check_names("classifier", self.classifiers, list_classifiers())
-        for backbone in self.backbones:
-            if backbone not in list_backbones():
-                raise UnknownNameError("backbone", backbone, list_backbones())
+        for backbone in [*self.backbones, *(m for members in self.fusions.values() for m in members)]:
+            backbone_info(backbone)  # an unknown name or a bad block spec: one line
         robustness = self.protocols.robustness
         for name in (robustness.datasets or []) if robustness else []:
             if name not in self.datasets:
@@ -179,6 +184,18 @@ class GridConfig(Strict):
 
     def classifier_steps(self) -> list[Step]:
         return [Step(label, registry_name(label), params) for label, params in self.classifiers.items()]
+
+    def feature_sources(self) -> list[str]:
+        """What the grid evaluates as backbones: `backbones`, then each fusion as `fusion:<label>`."""
+        return [*self.backbones, *(FUSION_PREFIX + label for label in self.fusions)]
+
+    def fusion_members(self, source: str) -> list[str]:
+        """The backbones a `fusion:<label>` source concatenates; empty for a plain backbone."""
+        return self.fusions.get(source.removeprefix(FUSION_PREFIX), []) if source.startswith(FUSION_PREFIX) else []
+
+    def weights_for(self, backbone: str) -> str:
+        """Weights of a backbone, or of the network a block spec taps, else 'pretrained'."""
+        return self.weights.get(backbone) or self.weights.get(registry_name(backbone), "pretrained")
 
     def transform_by_label(self) -> dict[str, TransformSpec]:
         return {transform_label(t): t for t in self.transforms}

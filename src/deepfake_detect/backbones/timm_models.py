@@ -16,6 +16,10 @@ from .registry import FINETUNE_TAG, load_strict, read_state_dict, register_backb
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+VIT_B_BLOCKS = (768,) * 12
+RESNET18_BLOCKS = (64, 64, 128, 256, 512)
+"""timm's feature_info: the stem, then layer1-layer4 (so block k is layer k)."""
+RESNET50_BLOCKS = (64, 256, 512, 1024, 2048)
 DINO_RESNET50_URL = "https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"
 
 
@@ -84,29 +88,41 @@ def _hub_weights(name: str) -> dict[str, str] | None:
     return None
 
 
-@register_backbone(input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"].description())
+@register_backbone(
+    input_size=224, embed_dim=768, weights_source=SOURCES["dino_vitb16"].description(), block_channels=VIT_B_BLOCKS
+)
 def dino_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("dino_vitb16", pretrained, weights_file)
 
 
 @register_backbone(
-    input_size=224, embed_dim=768, mean=CLIP_MEAN, std=CLIP_STD, weights_source=SOURCES["clip_vitb16"].description()
+    input_size=224, embed_dim=768, mean=CLIP_MEAN, std=CLIP_STD, weights_source=SOURCES["clip_vitb16"].description(),
+    block_channels=VIT_B_BLOCKS,
 )
 def clip_vitb16(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("clip_vitb16", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"].description(), tags=(FINETUNE_TAG,))
+@register_backbone(
+    input_size=224, embed_dim=512, weights_source=SOURCES["resnet18"].description(), tags=(FINETUNE_TAG,),
+    block_channels=RESNET18_BLOCKS,
+)
 def resnet18(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet18", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"].description(), tags=(FINETUNE_TAG,))
+@register_backbone(
+    input_size=224, embed_dim=2048, weights_source=SOURCES["resnet50"].description(), tags=(FINETUNE_TAG,),
+    block_channels=RESNET50_BLOCKS,
+)
 def resnet50(pretrained: bool = False, weights_file: Path | None = None):
     return _timm("resnet50", pretrained, weights_file)
 
 
-@register_backbone(input_size=224, embed_dim=2048, weights_source=f"the official DINO release {DINO_RESNET50_URL}")
+@register_backbone(
+    input_size=224, embed_dim=2048, weights_source=f"the official DINO release {DINO_RESNET50_URL}",
+    block_channels=RESNET50_BLOCKS,
+)
 def dino_resnet50(pretrained: bool = False, weights_file: Path | None = None):
     """A torchvision-layout ResNet-50; DINO publishes it without a head, so none is expected."""
     if weights_file is None and pretrained:

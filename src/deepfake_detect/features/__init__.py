@@ -2,6 +2,7 @@
 
 from .cache import CACHE_ENV, FeatureCache, FeatureSpace, default_cache_dir
 from .extract import ExtractionReport, extract_features, feature_space, load_features
+from .fusion import FusedSpace, PartScaler
 
 __all__ = [
     "CACHE_ENV",
@@ -12,4 +13,6 @@ __all__ = [
     "extract_features",
     "feature_space",
     "load_features",
+    "FusedSpace",
+    "PartScaler",
 ]

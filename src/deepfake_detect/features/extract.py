@@ -41,8 +41,9 @@ from ..data.loader import ImageBatch, ImageTensors, collate, image_loader
 from ..runtime import best_device, cpu_cores, default_workers
 from ..transforms.degrade import Degradation
 from ..transforms.perturb import TransformSpec, apply_transform
-from ..transforms.preprocess import Preprocessing, PreprocessPolicy
+from ..transforms.preprocess import Preprocessing, PreprocessPolicy, embed_crops
 from .cache import FeatureCache, FeatureSpace
+from .fusion import FusedSpace, member_spaces
 
 __all__ = [  # default_workers: re-exported for callers that tune extraction's parallelism
     "ExtractionReport", "extract_features", "feature_space", "load_features", "embed", "inference_copy",
@@ -183,9 +184,15 @@ def inference_copy(backbone: Backbone, device: torch.device) -> Backbone:
 
 
 def embed(backbone: Backbone, tensors: torch.Tensor, device: torch.device) -> np.ndarray:
-    with torch.inference_mode():
-        tensors = tensors.to(device, non_blocking=True, memory_format=torch.channels_last)
-        return backbone(tensors).float().cpu().numpy()
+    """Vectors of a batch of images (B, 3, H, W), or of crops (B, N, 3, H, W): the mean of each
+    image's crop vectors (the `patches` policy)."""
+
+    def run(images: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            images = images.to(device, non_blocking=True, memory_format=torch.channels_last)
+            return backbone(images).float().cpu().numpy()
+
+    return embed_crops(run, tensors)
 
 
 def feature_space(
@@ -280,7 +287,7 @@ def choose_embedder(backbone: Backbone, device: torch.device, runtime: str, grap
     if choose_runtime(runtime, device.type) == "onnx":
         graph = backbone_graph(backbone, graphs, threads)
         if graph is not None:
-            return lambda tensors: graph(tensors.numpy())
+            return lambda tensors: embed_crops(graph, tensors.numpy())
     model = inference_copy(backbone, device)
     return lambda tensors: embed(model, tensors, device)
 
@@ -342,17 +349,19 @@ def _embedded_in_threads(images: ImageTensors, embedder: Embedder, batch_size: i
 
 
 def load_features(
-    dataset: Dataset, space: FeatureSpace, cache: FeatureCache
+    dataset: Dataset, space: FeatureSpace | FusedSpace, cache: FeatureCache
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
     """(X, y, image ids, record indices) for the images of `dataset` that have features.
 
     Images that could not be read have none and are left out; the indices say which
-    records the rows belong to.
+    records the rows belong to. A fused space's rows are its members' vectors side by side,
+    for the images every member has.
     """
     ids = dataset.ids
-    absent = cache.missing(space, ids)
+    parts = member_spaces(space)
+    absent = set().union(*(cache.missing(part, ids) for part in parts))
     keep = [i for i, image_id in enumerate(ids) if image_id not in absent]
     kept_ids = [ids[i] for i in keep]
-    X = cache.get(space, kept_ids)
+    X = np.hstack([cache.get(part, kept_ids) for part in parts])
     y = np.array([dataset.records[i].label for i in keep], dtype=np.int64)
     return X, y, kept_ids, keep

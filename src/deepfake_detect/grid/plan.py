@@ -20,7 +20,8 @@ from ..evaluate.protocols import (
     leave_one_generator_out_tasks,
     within_tasks,
 )
-from ..features import FeatureSpace
+from ..features import FeatureSpace, FusedSpace
+from ..features.fusion import part_dims
 from ..runs import cell_id
 from .workers import Unit
 
@@ -53,7 +54,7 @@ def protocol_tasks(config: GridConfig, tables: dict[str, FeatureTable]) -> list[
     return tasks
 
 
-def cell_fields(config: GridConfig, space: FeatureSpace, task: Task, test: TestSet, reduction: Step,
+def cell_fields(config: GridConfig, space: FeatureSpace | FusedSpace, task: Task, test: TestSet, reduction: Step,
                 classifier: Step) -> dict:
     """Everything that decides a cell's result (its id is their hash).
 
@@ -91,7 +92,7 @@ class Planner:
         self.done = done
         self.planned: list[str] = []
 
-    def units(self, space: FeatureSpace, backbone: str, transform: str, tables: dict[str, FeatureTable],
+    def units(self, space: FeatureSpace | FusedSpace, backbone: str, transform: str, tables: dict[str, FeatureTable],
               tasks: list[Task], wanted: MethodFilter = lambda method: True,
               test_table: Callable[[TestSet], FeatureTable] | None = None) -> list[Unit]:
         """Units for the cells not yet done; a cell's test rows come from `test_table`."""
@@ -120,6 +121,6 @@ class Planner:
                     units.append(Unit(
                         train.X[task.train_rows], train.y[task.train_rows],
                         [(table.X[test.rows], table.y[test.rows]) for test, table in zip(task.tests, test_tables)],
-                        reduction.name, reduction.params, cells, config.bootstrap, task.seed,
+                        reduction.name, reduction.params, cells, config.bootstrap, task.seed, part_dims(space),
                     ))
         return units

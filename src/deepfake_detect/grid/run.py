@@ -14,7 +14,7 @@ from ..console import console, progress_bar, warn
 from ..data import Dataset, load_dataset
 from ..evaluate.protocols import FeatureTable
 from ..evaluate.shortcuts import shortcut_warnings
-from ..features import FeatureCache, FeatureSpace, load_features
+from ..features import FeatureCache, FeatureSpace, FusedSpace, load_features
 from ..runs import Ledger
 from ..runs.folder import RESULTS_CSV, write_config_text, write_results, write_run_info
 from ..runtime import cpu_cores
@@ -49,14 +49,20 @@ class Grid:
         }
 
     def extract(self, datasets: dict[str, Dataset], cache: FeatureCache, backbone_name: str, transform: TransformSpec,
-                only: dict[str, Dataset] | None = None, degradation: Degradation | None = None) -> FeatureSpace:
-        """Features of every dataset (or `only` these) in one space, extracting what is missing."""
+                only: dict[str, Dataset] | None = None,
+                degradation: Degradation | None = None) -> FeatureSpace | FusedSpace:
+        """Features of every dataset (or `only` these) in one space, extracting what is missing.
+        A fusion's space is its members' spaces side by side (each extracted as itself)."""
         from ..backbones import create_backbone
         from ..features.extract import extract_features, feature_space
 
+        members = self.config.fusion_members(backbone_name)
+        if members:
+            parts = [self.extract(datasets, cache, m, transform, only, degradation) for m in members]
+            return FusedSpace(backbone_name, tuple(parts))
         backbone = self._backbones.get(backbone_name)
         if backbone is None:
-            backbone = create_backbone(backbone_name, self.config.weights.get(backbone_name, "pretrained"))
+            backbone = create_backbone(backbone_name, self.config.weights_for(backbone_name))
             self._backbones[backbone_name] = backbone
         space = feature_space(backbone, transform, self.config.preprocess, degradation)
         for name, dataset in (only or datasets).items():
@@ -72,7 +78,8 @@ class Grid:
             self.bad_files.update(report.bad)
         return space
 
-    def tables(self, datasets: dict[str, Dataset], space: FeatureSpace, cache: FeatureCache) -> dict[str, FeatureTable]:
+    def tables(self, datasets: dict[str, Dataset], space: FeatureSpace | FusedSpace,
+               cache: FeatureCache) -> dict[str, FeatureTable]:
         tables = {}
         for name, dataset in datasets.items():
             X, y, ids, rows = load_features(dataset, space, cache)
@@ -110,7 +117,7 @@ class Grid:
                 self.warnings.append(text)
                 warn(text)
         with self._pool, FeatureCache(config.cache) as cache:
-            for backbone_name in config.backbones:
+            for backbone_name in config.feature_sources():
                 for transform in config.transforms:
                     label = transform_label(transform)
                     space = self.extract(datasets, cache, backbone_name, transform)
@@ -120,17 +127,17 @@ class Grid:
             if config.protocols.robustness:
                 run_robustness(self, datasets, cache)
             self._backbones.clear()
-        if config.finetuned or config.reference:
+        if config.finetuned:
             self.evaluate_finetuned(datasets)
         results = self.ledger.table(self.planner.planned)
         self.write(results, time.perf_counter() - started)
         return results
 
     def evaluate_finetuned(self, datasets: dict[str, Dataset]) -> None:
-        """Fine-tuned and reference detectors on the grid's own test sets, into the same ledger."""
-        from ..detector.evaluation import evaluate_finetuned_detector
+        """Fine-tuned detectors (Approach 1) on the grid's own test sets, into the same ledger."""
+        from ..evaluate.finetuned import evaluate_finetuned_detector
 
-        for detector_dir in [*self.config.finetuned, *self.config.reference]:
+        for detector_dir in self.config.finetuned:
             self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger)
 
     def write(self, results: pd.DataFrame, seconds: float) -> None:

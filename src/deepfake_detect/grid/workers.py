@@ -45,6 +45,8 @@ class Unit:
     """Per cell: base result row (with cell_id), classifier name + params, test index."""
     n_bootstrap: int
     seed: int
+    part_dims: tuple[int, ...] = ()
+    """A fusion's part lengths: each part is standardised and balanced before the reducer."""
 
 
 @dataclass
@@ -58,13 +60,18 @@ class Reduced:
 
 
 def reduce_unit(unit: Unit) -> Reduced:
-    """Fit the reducer on the training rows only; transform training and test rows."""
+    """Fit the reducer on the training rows only; transform training and test rows. A fusion's
+    rows go through its `PartScaler` first, fitted on the training rows too."""
     from ..reduce import create_reducer
 
+    from ..features.fusion import PartScaler
+
     started = time.perf_counter()
-    reducer = create_reducer(unit.reducer, **unit.reducer_params).fit(unit.X_train, unit.y_train)
-    tests = [(reducer.transform(X), y) for X, y in unit.tests]
-    return Reduced(reducer.transform(unit.X_train), unit.y_train, tests, time.perf_counter() - started)
+    scale = PartScaler(unit.part_dims).fit(unit.X_train).transform if unit.part_dims else (lambda X: X)
+    X_train = scale(unit.X_train)
+    reducer = create_reducer(unit.reducer, **unit.reducer_params).fit(X_train, unit.y_train)
+    tests = [(reducer.transform(scale(X)), y) for X, y in unit.tests]
+    return Reduced(reducer.transform(X_train), unit.y_train, tests, time.perf_counter() - started)
 
 
 def classify_cells(reduced: Reduced, cells: list[dict], n_bootstrap: int, seed: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image
@@ -27,8 +27,10 @@ from ..errors import UnknownNameError
 if TYPE_CHECKING:
     import torch
 
-PreprocessPolicy = Literal["resize", "center_crop"]
-PREPROCESS_POLICIES: tuple[str, ...] = ("resize", "center_crop")
+PreprocessPolicy = Literal["resize", "center_crop", "patches"]
+PREPROCESS_POLICIES: tuple[str, ...] = ("resize", "center_crop", "patches")
+PATCH_COUNT = 5
+"""Crops per image under `patches`: the four corners and the centre (torchvision's FiveCrop)."""
 PREPROCESS_VERSION = "pil1"
 """Names the resampling below in cache keys: Pillow's antialiased bicubic. (torchvision's
 uint8 tensor kernel rounds differently, by up to 2 grey levels on most images and more when
@@ -50,8 +52,11 @@ class Preprocessing:
     - `array_transform`: PIL RGB image -> normalised float32 array (3, size, size), without
       torch (ONNX Runtime's input); `tensor_transform`: the same numbers as a torch tensor.
     - `draft_size`: the size to ask the JPEG decoder for (DCT scaling, several times faster on
-      photographs); only under `resize`, since a centre crop must see the original pixels.
+      photographs); only under `resize`, since crops must see the original pixels.
     - `key`: policy, size and decoder version, as recorded in feature-cache keys.
+
+    Under `patches` an image gives `PATCH_COUNT` crops (5, 3, size, size) at native resolution
+    and its features are the mean of the crops' vectors (`embed_crops`).
     """
 
     policy: PreprocessPolicy
@@ -88,8 +93,10 @@ class Preprocessing:
     @property
     def key(self) -> str:
         """E.g. `resize:224+decode:exif1`: policy, size and the decoder's version, since
-        features computed from differently decoded pixels must not share a cache entry."""
-        return f"{self.policy}:{self.size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}"
+        features computed from differently decoded pixels must not share a cache entry.
+        `patches` records its crop count and aggregation (`patches5mean:224+...`)."""
+        policy = f"patches{PATCH_COUNT}mean" if self.policy == "patches" else self.policy
+        return f"{policy}:{self.size}+decode:{DECODE_VERSION}+{PREPROCESS_VERSION}"
 
 
 def build_preprocess(
@@ -106,6 +113,7 @@ def build_preprocess(
 class ArrayPreprocess:
     """PIL RGB image -> float32 array (3, size, size): bicubic resize to the input size (Pillow,
     antialiased), or a centre crop zero-padded as torchvision pads; scale to [0, 1]; normalise.
+    Under `patches`: (PATCH_COUNT, 3, size, size), see `five_crops`.
 
     Torch-free, so a detector on ONNX Runtime never imports torch; the torch path wraps the
     same array (`TensorPreprocess`), so both runtimes see identical inputs by construction.
@@ -122,9 +130,11 @@ class ArrayPreprocess:
             if img.size != (self.size, self.size):
                 img = img.resize((self.size, self.size), Image.Resampling.BICUBIC)
             pixels = np.asarray(img)
+        elif self.policy == "patches":
+            pixels = five_crops(np.asarray(img), self.size)
         else:
             pixels = center_crop(np.asarray(img), self.size)
-        array = pixels.transpose(2, 0, 1).astype(np.float32)  # (3, H, W), contiguous
+        array = np.moveaxis(pixels, -1, -3).astype(np.float32, order="C")  # (..., 3, H, W)
         array /= np.float32(255)
         array -= np.asarray(self.mean, dtype=np.float32)[:, None, None]
         array /= np.asarray(self.std, dtype=np.float32)[:, None, None]
@@ -143,13 +153,43 @@ class TensorPreprocess:
         return torch.from_numpy(self.array_transform(img))
 
 
+def five_crops(pixels: np.ndarray, size: int) -> np.ndarray:
+    """(PATCH_COUNT, size, size, C): the four corner crops and the centre crop of an (H, W, C)
+    array, never resampled. A side shorter than `size` is zero-padded around the image first
+    (as `center_crop` does), never resized up: an image smaller than the input gives five equal
+    padded crops."""
+    height, width = pixels.shape[:2]
+    if height < size or width < size:
+        pixels = pad_to(pixels, max(size, height), max(size, width))
+        height, width = pixels.shape[:2]
+    bottom, right = height - size, width - size
+    corners = [pixels[top : top + size, left : left + size] for top in (0, bottom) for left in (0, right)]
+    return np.stack([*corners, center_crop(pixels, size)])
+
+
+def embed_crops(embed: Callable[[Any], np.ndarray], batch: Any) -> np.ndarray:
+    """Vectors of a batch: `embed` as it is for (B, 3, H, W) images; for (B, N, 3, H, W) crops
+    (the `patches` policy), `embed` on all B*N crops, then the mean of each image's N vectors.
+    `batch` may be a torch tensor or a numpy array (ONNX Runtime)."""
+    if batch.ndim == 4:
+        return embed(batch)
+    images, crops = batch.shape[:2]
+    vectors = embed(batch.reshape(images * crops, *batch.shape[2:]))
+    return vectors.reshape(images, crops, -1).mean(axis=1)
+
+
 def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
     """The central size x size pixels of an (H, W, C) array; a smaller side is zero-padded
     around the image first, with torchvision's offsets (so both crops pick the same pixels)."""
     height, width = pixels.shape[:2]
     if height < size or width < size:
-        pad_h, pad_w = max(size - height, 0), max(size - width, 0)
-        pixels = np.pad(pixels, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
+        pixels = pad_to(pixels, max(size, height), max(size, width))
         height, width = pixels.shape[:2]
     top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
     return pixels[top : top + size, left : left + size]
+
+
+def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An (H, W, C) array zero-padded around to (height, width), torchvision's offsets."""
+    pad_h, pad_w = height - pixels.shape[0], width - pixels.shape[1]
+    return np.pad(pixels, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
