@@ -127,17 +127,17 @@ class Grid:
             if config.protocols.robustness:
                 run_robustness(self, datasets, cache)
             self._backbones.clear()
-        if config.finetuned:
+        if config.finetuned or config.reference:
             self.evaluate_finetuned(datasets)
         results = self.ledger.table(self.planner.planned)
         self.write(results, time.perf_counter() - started)
         return results
 
     def evaluate_finetuned(self, datasets: dict[str, Dataset]) -> None:
-        """Fine-tuned detectors (Approach 1) on the grid's own test sets, into the same ledger."""
-        from ..evaluate.finetuned import evaluate_finetuned_detector
+        """Fine-tuned and reference detectors on the grid's own test sets, into the same ledger."""
+        from ..detector.evaluation import evaluate_finetuned_detector
 
-        for detector_dir in self.config.finetuned:
+        for detector_dir in [*self.config.finetuned, *self.config.reference]:
             self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger)
 
     def write(self, results: pd.DataFrame, seconds: float) -> None:
