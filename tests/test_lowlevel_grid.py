@@ -109,3 +109,24 @@ def test_fused_space_key_follows_its_members():
     assert FusedSpace("fusion:x", (a, b)).key != FusedSpace("fusion:x", (b, a)).key
     assert FusedSpace("fusion:x", (a, b)).key == FusedSpace("fusion:x", (a, b)).key
     assert FusedSpace("fusion:x", (a, b)).part_dims == (4, 4)
+
+
+def test_a_detector_trained_on_patches_of_a_block_spec_scores_with_patches(tmp_path):
+    """`train` records the patches policy and the spec; torch and ONNX Runtime both score each
+    image as the mean of its crops, as the features it was trained on."""
+    from deepfake_detect.detector import Detector, TrainingPlan, train_detector
+    from deepfake_detect.detector.folder import read_detector_folder
+
+    data = make_real_fake_folder(tmp_path / "data", per_class=10, size=64)
+    plan = TrainingPlan(dataset=str(data), backbone="efficientnet_lite0@blocks=last,1", weights="random",
+                        preprocess="patches", cache=str(tmp_path / "cache"))
+    train_detector(plan, tmp_path / "detector", workers=0)
+    manifest = read_detector_folder(tmp_path / "detector").manifest
+    assert manifest.preprocess.policy == "patches" and manifest.backbone.name == "efficientnet_lite0@blocks=1,8"
+    paths = sorted(data.rglob("*.png"))
+    scores = {}
+    for runtime in ("torch", "onnx"):
+        predictions = Detector.load(tmp_path / "detector", runtime=runtime).predict(paths)
+        scores[runtime] = np.array([p.probability for p in predictions])
+    assert np.isfinite(scores["torch"]).all()
+    assert np.allclose(scores["torch"], scores["onnx"], atol=1e-4)

@@ -20,6 +20,7 @@ class Preprocess(str, Enum):
 
     resize = "resize"
     center_crop = "center_crop"
+    patches = "patches"
 
 
 class Engine(str, Enum):
@@ -36,7 +37,10 @@ DataRootOption = Annotated[
     Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")
 ]
 PreprocessOption = Annotated[
-    Preprocess, typer.Option(help="resize (to the input size, bicubic) | center_crop (no resampling)")
+    Preprocess, typer.Option(
+        help="resize (to the input size, bicubic) | center_crop (no resampling) | "
+        "patches (5 native crops: corners and centre; features averaged)"
+    )
 ]
 MaxPerClassOption = Annotated[Optional[int], typer.Option(min=1, help="Sample at most N images per class (seed 0)")]
 MaxPixelsOption = Annotated[int, typer.Option(min=1, help="Refuse larger images (decompression bombs)")]

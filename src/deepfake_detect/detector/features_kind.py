@@ -20,6 +20,7 @@ from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
 from ..errors import DetectorError, UnknownNameError, UntrustedModelError
 from ..reduce import list_reducers
 from ..inference.session import OnnxNetwork
+from ..transforms.preprocess import embed_crops
 from .manifest import ONNX_FILE
 from .model import ModelKind
 
@@ -181,7 +182,7 @@ class OnnxFeatureModel:
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        return fake_scores(self.estimator, self.network(arrays)).astype(np.float64)
+        return fake_scores(self.estimator, embed_crops(self.network, arrays)).astype(np.float64)
 
 
 def _required_files(manifest: Manifest) -> list[str]:

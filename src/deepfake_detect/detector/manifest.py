@@ -8,13 +8,13 @@ its own schema (see `detector.model.ModelKind`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..backbones import backbone_info
 from ..errors import UnknownNameError
-from ..transforms.preprocess import Preprocessing
+from ..transforms.preprocess import Preprocessing, PreprocessPolicy
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "network.onnx"
@@ -47,7 +47,7 @@ class PreprocessBlock(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    policy: Literal["resize", "center_crop"]
+    policy: PreprocessPolicy
     size: Annotated[int, Field(ge=16, le=4096, strict=True)]
     mean: tuple[Finite, Finite, Finite]
     std: tuple[Positive, Positive, Positive]
