@@ -121,7 +121,7 @@ def test_predict_usage_errors_exit_2(workspace, args, message):
 
 
 def test_predict_with_a_missing_detector_or_no_images(workspace, tmp_path):
-    missing = invoke("predict", tmp_path / "nothing", workspace["mixed"])
+    missing = invoke("predict", workspace["mixed"], "--detector", tmp_path / "nothing")
     assert missing.exit_code == 2 and "not a folder" in missing.stderr
     (tmp_path / "empty").mkdir()
     nothing = invoke("predict", workspace["detector"], tmp_path / "empty")

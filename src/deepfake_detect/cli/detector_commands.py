@@ -1,4 +1,7 @@
-"""Commands over detectors: `train` one into a folder, `predict` with it, `serve` it."""
+"""Commands over detectors: `train` one into a folder, `predict` with it, `serve` it.
+
+`predict` and `serve` use the built-in detector (`detector.builtin`) unless given one.
+"""
 
 from __future__ import annotations
 
@@ -113,10 +116,30 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+DetectorOption = Annotated[
+    Optional[Path],
+    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector"),
+]
+
+
+def split_detector_argument(detector: Path | None, paths: list[str]) -> tuple[Path | None, list[str]]:
+    """(detector folder or None for the built-in one, image paths).
+
+    The older form `predict DETECTOR_DIR PATH...` still works when it is unambiguous: no
+    --detector, at least two arguments, and the first is a folder holding a manifest.json
+    (a folder of images never holds one).
+    """
+    from ..detector.manifest import MANIFEST_FILE
+
+    if detector is None and len(paths) >= 2 and (Path(paths[0]).expanduser() / MANIFEST_FILE).is_file():
+        return Path(paths[0]), paths[1:]
+    return detector, paths
+
+
 @app.command()
 def predict(
-    detector: Annotated[Path, typer.Argument(help="Detector folder (from `train` or `finetune`)")],
     paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or .txt files listing paths")],
+    detector: DetectorOption = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table | csv | jsonl | json (default: by the -o suffix, else table on a terminal, csv in a pipe)")] = None,
     output: Annotated[Optional[Path], out_option("Write rows to this file (.csv, .jsonl, .json, .txt) instead of stdout")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -130,7 +153,8 @@ def predict(
 ) -> int:
     """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
 
-    Exit status 0 when every image was scored, 1 when some could not be read (each has a row
+    With the built-in detector unless --detector names one (`predict DETECTOR_DIR PATH...`
+    also works). Exit status 0 when every image was scored, 1 when some could not be read (each has a row
     with the reason), 2 on a usage error or when the output cannot be written.
     """
     from ..detector import Detector
@@ -138,6 +162,7 @@ def predict(
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
+    detector, paths = split_detector_argument(detector, paths)
     loaded = Detector.load(detector, device, runtime=runtime.value)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
@@ -150,7 +175,7 @@ def predict(
     try:
         writer = make_writer(chosen, handle)
         if engine is Engine.ray:
-            results = ray_predictions(detector, inputs.paths, shards, batch_size, ray_address, max_pixels)
+            results = ray_predictions(loaded.folder, inputs.paths, shards, batch_size, ray_address, max_pixels)
             summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
         else:
             results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
@@ -183,7 +208,7 @@ def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batc
 
 @app.command()
 def serve(
-    detector: Annotated[Path, typer.Argument(help="Detector folder (from `train` or `finetune`)")],
+    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,

@@ -9,6 +9,8 @@ first use, so the command line can list its commands without importing torch.
 from importlib import import_module
 
 _EXPORTS = {
+    "BUILTIN_DETECTOR": "builtin",
+    "builtin_detector": "builtin",
     "DETECTOR_TRUSTED_TYPES": "features_kind",
     "Detector": "detector",
     "DetectorError": "detector",
@@ -17,6 +19,8 @@ _EXPORTS = {
     "read_detector_folder": "folder",
     "write_detector_folder": "folder",
     "list_kinds": "kinds",
+    "list_references": "references",
+    "make_reference_detector": "reference",
     "add_onnx": "onnx_export",
     "with_onnx": "onnx_export",
     "finetuned_with_onnx": "onnx_export",

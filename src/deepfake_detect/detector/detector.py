@@ -17,6 +17,7 @@ from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
 from ..errors import DetectorError, UserError
 from ..inference.choice import choose_runtime
 from ..runtime import best_device, json_safe
+from .builtin import builtin_detector
 from .features_kind import DETECTOR_TRUSTED_TYPES
 from .folder import DetectorFolder, read_detector_folder
 from .model import ScoringModel
@@ -70,16 +71,18 @@ class Detector:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | torch.device | None = None, runtime: str = "auto", threads: int | None = None
+        cls, path: str | Path | None = None, device: str | torch.device | None = None, runtime: str = "auto",
+        threads: int | None = None,
     ) -> Detector:
         """Verify and load a detector folder of any kind; raises `DetectorError` (one line).
 
+        `path` None: the built-in detector shipped with the package (`detector.builtin`).
         `runtime`: "auto" runs the folder's ONNX graph on ONNX Runtime when the work is on the
         CPU (`device` "cpu", or None without CUDA), without importing torch; otherwise, and
         for folders without a graph, torch on `device`. "onnx" or "torch" force one.
         `threads`: ONNX Runtime's intra-op threads (default: every core this process may use).
         """
-        loaded = read_detector_folder(path)
+        loaded = read_detector_folder(builtin_detector() if path is None else path)
         has_graph = loaded.manifest.onnx is not None
         try:
             chosen = choose_runtime(runtime, None if device is None else str(device), has_graph)

@@ -6,8 +6,9 @@ from ..errors import UnknownNameError
 from .features_kind import FEATURES
 from .finetuned_kind import FINETUNED
 from .model import ModelKind
+from .reference_kind import REFERENCE
 
-_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (FEATURES, FINETUNED)}
+_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (FEATURES, FINETUNED, REFERENCE)}
 
 
 def list_kinds() -> list[str]:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ..backbones import backbone_info
 from ..errors import UnknownNameError
 from ..transforms.preprocess import Preprocessing, PreprocessPolicy
+from .references import list_references
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "network.onnx"
@@ -28,6 +29,9 @@ def plain_file_name(name: str) -> str:
 
 
 def _known_backbone(name: str) -> str:
+    """A registered backbone, or a published reference network (kind "reference")."""
+    if name in list_references():
+        return name
     try:
         backbone_info(name)
     except UnknownNameError as exc:

@@ -23,7 +23,7 @@ from ..runs.schema import metric_label
 
 # Figures this module writes; removed before each run so a figures/ folder never mixes runs.
 OWN_FIGURE_PATTERNS = ["heatmap_*.png", "generalization_matrix.png", "roc_curves.png",
-                       "robustness.png", "approaches.png", "logo.png"]
+                       "robustness.png", "approaches.png", "logo.png", "few_shot.png"]
 
 
 @dataclass
@@ -79,6 +79,8 @@ def build_report(run_dir: Path, metric: str = "auc") -> Report:
         roc_section(table, run_dir, metric, figures_dir),
         robustness_section(table, metric, figures_dir),
         approach_section(table, metric, figures_dir),
+        reference_section(table, metric),
+        few_shot_section(table, metric, figures_dir),
         configuration_section(run_dir),
         full_results_section(table, metric),
     ]
@@ -229,6 +231,34 @@ def approach_section(table: pd.DataFrame, metric: str, figures_dir: Path) -> Sec
     section.tables.append(Table("Best method per approach, protocol and test set",
                                 fmt.approach_table(comparison, metric)))
     return section
+
+
+def reference_section(table: pd.DataFrame, metric: str) -> Section | None:
+    """Published reference detectors beside the project's best method on the same test images."""
+    comparison = tables.reference_comparison(table, metric)
+    if comparison.empty:
+        return None
+    frame = comparison.rename(columns={"test_dataset": "test set", "value": metric_label(metric)})
+    frame[metric_label(metric)] = frame[metric_label(metric)].map(fmt.number)
+    return Section("reference", "Published reference detectors", paragraphs=[
+        "A published detector, run unchanged (its own preprocessing and threshold) on the same test images "
+        "as the project's methods; the project's row is its best method on that test set."],
+        tables=[Table("Reference detectors and the project's best method per test set", frame)])
+
+
+def few_shot_section(table: pd.DataFrame, metric: str, figures_dir: Path) -> Section | None:
+    """AUC on a new generator against the number of its images used to adapt the detector."""
+    curves = tables.few_shot_curves(table, metric)
+    figure = plots.few_shot_figure(curves, metric, figures_dir)
+    if figure is None:
+        return None
+    frame = curves.rename(columns={"test_dataset": "test set", "value": metric_label(metric)})
+    for column in (metric_label(metric), "low", "high"):
+        frame[column] = frame[column].map(fmt.number)
+    frame["k"] = frame["k"].astype(int)
+    frame["n_test"] = frame["n_test"].astype(int)
+    return Section("few-shot", "Few-shot adaptation", figures=[figure],
+                   tables=[Table("Metric against k (mean over seeds; interval: bootstrap)", frame)])
 
 
 def configuration_section(run_dir: Path) -> Section | None:

@@ -380,3 +380,31 @@ def logo_figure(logo: pd.DataFrame, metric: str, out_dir: Path) -> FigureResult 
     return FigureResult(path, f"Leave-one-generator-out ({label})", (
         f"{label} on each generator held out from training, for the {len(methods)} method(s) "
         "with the best mean over held-out generators. Unperturbed images, averaged over seeds."))
+
+
+def few_shot_figure(curves: pd.DataFrame, metric: str, out_dir: Path) -> FigureResult | None:
+    """Metric on a held-out generator against k, the number of its images the detector was adapted on."""
+    if curves.empty:
+        return None
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(6.0, 4.4), layout="constrained")
+        ax = figure.subplots()
+        for index, (test, line) in enumerate(curves.groupby("test_dataset", sort=True)):
+            color = CATEGORY_COLORS[index % len(CATEGORY_COLORS)]
+            x = line["k"].to_numpy(dtype=float)
+            ax.plot(x, line["value"], marker="o", markersize=4, linewidth=1.8, color=color, label=test)
+            ax.fill_between(x, line["low"], line["high"], color=color, alpha=0.15, linewidth=0)
+        ax.set_xscale("symlog", linthresh=1)
+        ks = sorted(set(curves["k"].astype(int)))
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("k, images of the new generator (0: original)")
+        ax.set_ylabel(metric_label(metric))
+        ax.grid(True, alpha=0.3)
+        add_chance_line([ax], metric)
+        ax.legend(title="test set", frameon=False)
+        path = save(figure, out_dir, "few_shot.png")
+    label = metric_label(metric)
+    return FigureResult(path, f"Few-shot adaptation ({label} against k)", (
+        f"{label} on the held-out generator's test images (minus those adapted on) after adapting the detector "
+        "with k of its images (and k reals when given); shaded: the bootstrap interval. Each k starts from "
+        "the original detector; the first k of one seeded shuffle, so larger k sees a superset."))

@@ -1,0 +1,26 @@
+"""The built-in detector: a detector folder shipped inside the package.
+
+`predict` and `serve` use it when no detector is named, and `Detector.load(BUILTIN_DETECTOR)`
+loads it like any other folder (schema, format version and sha256 of every file checked).
+What it was trained on and its measured AUC per test set are in its manifest
+(`training_data`, `measured`) and in the README.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from ..errors import DetectorError
+from .manifest import MANIFEST_FILE
+
+BUILTIN_DETECTOR = Path(str(files("deepfake_detect.detectors") / "default"))
+
+
+def builtin_detector() -> Path:
+    """The built-in detector's folder; `DetectorError` when this installation lacks it."""
+    if not (BUILTIN_DETECTOR / MANIFEST_FILE).is_file():
+        raise DetectorError(
+            f"{BUILTIN_DETECTOR}: this installation has no built-in detector; name one with --detector DIR"
+        )
+    return BUILTIN_DETECTOR

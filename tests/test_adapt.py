@@ -1,0 +1,104 @@
+"""Few-shot adaptation end to end: real images, a random-initialised FerretNet-S twin, real folders."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_real_fake_folder, run_cli
+
+from deepfake_detect.adapt import AdaptSettings, adapt_detector, few_shot_curve, image_files
+from deepfake_detect.data import load_dataset
+from deepfake_detect.data.images import file_image_id
+from deepfake_detect.detector import BUILTIN_DETECTOR, Detector
+from deepfake_detect.detector.reference import make_reference_detector
+
+FAST = ("--steps", "2", "--lr", "0.01")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory) -> Path:
+    return make_reference_detector("ferretnet_s", "random", tmp_path_factory.mktemp("adapt") / "twin")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Fakes carry a period-2 checkerboard (a simulated up-sampling decoder); 48 px, padded to the crop."""
+    return make_real_fake_folder(tmp_path_factory.mktemp("adapt") / "data", per_class=6, seed=3)
+
+
+def test_adapt_with_reals_writes_a_recalibrated_detector(twin, data, tmp_path):
+    result = run_cli("adapt", twin, "--fakes", data / "fake", "--reals", data / "real", "-k", "3", "-o", tmp_path / "new", *FAST)
+    assert result.exit_code == 0, result.output
+    adapted = Detector.load(tmp_path / "new")
+    record = adapted.manifest["adapted"]
+    assert adapted.kind == "reference" and (record["fakes"], record["reals"]) == (3, 3)
+    assert record["from"]["files"] == Detector.load(twin).spec.files
+    assert adapted.spec.files["model.safetensors"] != Detector.load(twin).spec.files["model.safetensors"]
+    # recalibrated to flag at most 5% of the given reals: with 3 reals, none of them
+    used = [p for p in image_files(data / "real") if file_image_id(p) in record["images"]]
+    assert len(used) == 3 and record["threshold"] == "recalibrated on the given reals"
+    assert [p.verdict for p in adapted.predict(used)] == ["real"] * 3
+
+
+def test_adapt_without_reals_keeps_the_threshold_and_is_seeded(twin, data, tmp_path):
+    fakes = image_files(data / "fake")[:2]
+    settings = AdaptSettings(steps=2, lr=0.01, seed=1)
+    first = adapt_detector(twin, fakes, output=tmp_path / "a", settings=settings)
+    second = adapt_detector(twin, fakes, output=tmp_path / "b", settings=settings)
+    assert first.threshold == Detector.load(twin).threshold and first.n_reals == 0
+    assert Detector.load(first.path).spec.files == Detector.load(second.path).spec.files
+
+
+def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, tmp_path):
+    fakes, reals = image_files(data / "fake"), image_files(data / "real")
+    original = Detector.load(twin).predict(reals)
+    shifts = []
+    for l2sp in (0.0, 1000.0):
+        adapted = adapt_detector(twin, fakes, output=tmp_path / f"l2sp{l2sp}", settings=AdaptSettings(steps=3, lr=0.01, l2sp=l2sp))
+        scores = Detector.load(adapted.path).predict(reals)
+        shifts.append(np.mean([abs(a.probability - b.probability) for a, b in zip(scores, original)]))
+    assert shifts[1] < shifts[0]
+
+
+def test_adapt_refuses_a_features_detector_and_bad_arguments(data, tmp_path):
+    features = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "-o", tmp_path / "x")
+    assert features.exit_code == 2 and "features" in features.stderr and "train" in features.stderr
+    half = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "--curve", "1,5", "-o", tmp_path / "x")
+    assert half.exit_code == 2 and "--test" in half.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", empty, "-o", tmp_path / "x")
+    assert nothing.exit_code == 2 and "no images" in nothing.stderr
+
+
+def test_an_unreadable_fake_is_named_and_the_rest_used(twin, data, tmp_path):
+    folder = tmp_path / "fakes"
+    folder.mkdir()
+    for path in image_files(data / "fake")[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "broken.png").write_bytes(b"not an image")
+    result = run_cli("adapt", twin, "--fakes", folder, "-o", tmp_path / "new", *FAST)
+    assert result.exit_code == 1 and "broken.png" in result.output
+    assert Detector.load(tmp_path / "new").manifest["adapted"]["fakes"] == 2
+
+
+def test_the_few_shot_curve_rows_report_and_resume(twin, data, tmp_path):
+    run_dir = tmp_path / "curve"
+    test_set = load_dataset(data)
+    fakes = image_files(data / "fake")
+    settings = AdaptSettings(steps=2, lr=0.01)
+    table = few_shot_curve(twin, fakes, test_set, [1, 2, 100], run_dir, settings=settings, bootstrap=10)
+    assert list(table["level"]) == [0, 1, 2] and set(table["approach"]) == {"adapt"}
+    assert list(table["n_test"]) == [12, 11, 10]  # the images adapted on are left out of the test
+    assert set(table["perturbation"]) == {"few_shot"}
+    made = (run_dir / "detectors" / "k2" / "manifest.json").stat().st_mtime_ns
+    again = few_shot_curve(twin, fakes, test_set, [1, 2], run_dir, settings=settings, bootstrap=10)
+    assert (run_dir / "detectors" / "k2" / "manifest.json").stat().st_mtime_ns == made
+    assert list(again["auc"]) == list(table["auc"])
+    from deepfake_detect.report import write_report
+
+    html, markdown = write_report(run_dir)
+    assert "Few-shot adaptation" in html.read_text() and (run_dir / "figures" / "few_shot.png").is_file()
+    rows = [json.loads(line) for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
