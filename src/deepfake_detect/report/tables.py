@@ -70,13 +70,45 @@ def normalize_results(results: pd.DataFrame) -> pd.DataFrame:
 def method_labels(table: pd.DataFrame) -> pd.Series:
     """Name each row's method as "backbone / transform / reduction / classifier".
 
-    Fine-tuned networks have no separate transform/reduction/classifier, so they read
-    "architecture / fine-tuned" instead of three meaningless "none"s.
+    Networks (fine-tuned, published reference, adapted) have no separate transform/reduction/
+    classifier, so they read "architecture / fine-tuned" instead of three meaningless "none"s.
     """
     features = (table["backbone"] + " / " + table["transform"] + " / "
                 + table["reduction"] + " / " + table["classifier"])
-    finetuned = table["backbone"] + " / fine-tuned"
-    return pd.Series(np.where(table["approach"] == "finetune", finetuned, features), index=table.index)
+    networks = table["backbone"] + " / " + table["approach"].map(NETWORK_APPROACHES).fillna("")
+    return pd.Series(np.where(table["approach"].isin(list(NETWORK_APPROACHES)), networks, features), index=table.index)
+
+
+NETWORK_APPROACHES = {"finetune": "fine-tuned", "reference": "published reference", "adapt": "adapted"}
+"""Approaches whose rows are one network (no transform, reduction or classifier), and how their method reads."""
+
+
+def few_shot_curves(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Metric against k for few-shot adaptation rows: columns test_dataset, k, value, low, high, n_test."""
+    rows = table[(table["approach"] == "adapt") & (table["perturbation"] == "few_shot")]
+    if rows.empty:
+        return pd.DataFrame(columns=["test_dataset", "k", "value", "low", "high", "n_test"])
+    low, high = (f"{metric}_low", f"{metric}_high") if f"{metric}_low" in rows else (metric, metric)
+    curves = rows.groupby(["test_dataset", "level"], as_index=False).agg(
+        value=(metric, "mean"), low=(low, "mean"), high=(high, "mean"), n_test=("n_test", "mean"))
+    return curves.rename(columns={"level": "k"}).sort_values(["test_dataset", "k"], kind="stable")
+
+
+def reference_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per test set: each published reference detector beside the project's best method (clean images).
+
+    Columns: test_dataset, method, approach, value. Empty without reference rows.
+    """
+    clean = table[(table["perturbation"] == "none") & (table["protocol"].isin(["within", "cross", "logo"]))]
+    references = clean[clean["approach"] == "reference"]
+    if references.empty:
+        return pd.DataFrame(columns=["test_dataset", "method", "approach", "value"])
+    ours = clean[~clean["approach"].isin(["reference", "adapt"])]
+    ours = ours[ours["test_dataset"].isin(set(references["test_dataset"]))]
+    means = (pd.concat([references, ours]).groupby(["test_dataset", "method", "approach"], as_index=False)[metric]
+             .mean().rename(columns={metric: "value"}))
+    best_ours = sort_by_metric(means[means["approach"] != "reference"], metric, "value").drop_duplicates("test_dataset")
+    return pd.concat([means[means["approach"] == "reference"], best_ours]).sort_values(["test_dataset", "approach"])
 
 
 def check_metric(table: pd.DataFrame, metric: str) -> None:
