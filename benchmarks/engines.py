@@ -104,7 +104,7 @@ def decode_seconds_per_image(dataset: Dataset, backbone_name: str) -> float:
 def estimate(cpu_seconds_per_image: float, decode_seconds: float) -> None:
     core_hours = TARGET_IMAGES * cpu_seconds_per_image / 3600
     node_rate = NODE_CORES / cpu_seconds_per_image
-    print(f"\n10 million images at 256 px (measured on 224 px inputs from ImageNet JPEGs; 256 px sources decode")
+    print("\n10 million images at 256 px (measured on 224 px inputs from ImageNet JPEGs; 256 px sources decode")
     print(f"a little faster, so this is conservative). Nodes of {NODE_CORES} cores, Ray overhead as measured above.")
     print(f"CPU only: {cpu_seconds_per_image * 1000:.1f} CPU-ms/image -> {core_hours:,.0f} core-hours; "
           f"one node {node_rate:,.0f} img/s = {TARGET_IMAGES / node_rate / 3600:,.1f} h")

@@ -27,7 +27,6 @@ from .options import (
     PreprocessOption,
     WeightsOption,
     WorkersOption,
-    out_option,
 )
 
 

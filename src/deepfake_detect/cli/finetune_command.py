@@ -72,6 +72,9 @@ def finetune(
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: finished epochs are saved in {settings.out}; "
                           "run the same command with --resume to continue") from None
+    from .grid_commands import announce_report
+
+    announce_report(result.run_dir)
     within = result.within()
     console.print(
         f"[bold]test[/] on held-out {within['test_dataset']} ({int(within['n_test'])} images): "

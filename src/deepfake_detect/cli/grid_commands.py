@@ -29,7 +29,9 @@ def grid(
 
     if cache:
         settings = settings.model_copy(update={"cache": str(cache)})
-    run_grid(settings, out or Path("runs") / config.stem, jobs)
+    run_dir = out or Path("runs") / config.stem
+    run_grid(settings, run_dir, jobs)
+    announce_report(run_dir)
 
 
 @app.command()
@@ -46,6 +48,15 @@ def report(
     html, markdown = write_report(run_dir, metric=metric)
     print_best(load_results(run_dir), metric)
     console.print(f"report: {html}\nsummary: {markdown}")
+
+
+def announce_report(run_dir: Path) -> None:
+    """Write the run's report (a failure only warns: the results are on disk) and say where it is."""
+    from ..report import write_report_safely
+
+    html = write_report_safely(run_dir)
+    if html is not None:
+        console.print(f"report: {html}", highlight=False)
 
 
 def print_best(results, metric: str = "auc", n: int = 8) -> None:
@@ -78,6 +89,7 @@ def demo(
     console.print(f"demo data: {data} (64 px crops of scikit-image photos; fakes: simulated decoder up-sampling)")
     settings = GridConfig.model_validate(demo_config(data, cache))
     run_grid(settings, out, jobs)
+    announce_report(out)
     print_best(load_results(out))
 
 

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from ..backbones.finetuned import build_finetune_network
-from ..console import console, warn
+from ..console import console
 from ..data import load_dataset
 from ..errors import FinetuneError
 from ..runs.folder import write_config_text, write_run_info
@@ -69,7 +69,6 @@ def run_finetune(
     detector_dir = export_detector(config, trainer.network, splits, state)
     results = evaluate_run(config, detector_dir, splits, cross_sets, state)
     write_run_info(run_dir, run_info(config, state, trainer.device))
-    write_report_safely(run_dir)
     return FinetuneResult(run_dir, results, state, detector_dir)
 
 
@@ -85,11 +84,3 @@ def run_info(config: FinetuneConfig, state: TrainingState, device: torch.device)
             "fit_seconds": round(state.fit_seconds(), 1), "versions": versions()}
 
 
-def write_report_safely(run_dir: Path) -> None:
-    """The results are already on disk; a report failure should not hide them."""
-    from ..report import write_report
-
-    try:
-        write_report(run_dir)
-    except Exception as exc:  # noqa: BLE001  (plotting and templating fail in many ways)
-        warn(f"report not written ({type(exc).__name__}: {exc}); results are in {run_dir / 'results.csv'}")

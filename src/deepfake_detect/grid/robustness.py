@@ -4,7 +4,7 @@ same test images after JPEG re-encoding, blur and downscaling (UniversalFakeDete
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -15,10 +15,26 @@ from ..evaluate.protocols import FeatureTable, TestSet, within_tasks
 from ..features import FeatureCache, load_features
 from ..runs.schema import higher_is_better
 from ..transforms import Degradation
-from .plan import Method
+from ..config import GridConfig
+from ..runs import Ledger
+from ..transforms import TransformSpec
+from .plan import Method, Planner
+from .workers import Unit
 
-if TYPE_CHECKING:
-    from .run import Grid
+
+class GridSteps(Protocol):
+    """What the robustness phase uses of a running grid (`grid.run.Grid` is one)."""
+
+    config: GridConfig
+    ledger: Ledger
+    planner: Planner
+
+    def extract(self, datasets: dict[str, Dataset], cache: FeatureCache, backbone_name: str, transform: TransformSpec,
+                **options: Any) -> Any: ...
+
+    def tables(self, datasets: dict[str, Dataset], space: Any, cache: FeatureCache) -> dict[str, FeatureTable]: ...
+
+    def execute(self, units: list[Unit], label: str) -> None: ...
 
 RANKED_BY = "auc"
 METHOD_KEYS = ["backbone", "transform", "reduction", "classifier"]
@@ -32,7 +48,7 @@ def best_methods(within: pd.DataFrame, top: int | None) -> list[Method]:
     return [Method(*keys) for keys in chosen]
 
 
-def run_robustness(grid: Grid, datasets: dict[str, Dataset], cache: FeatureCache) -> None:
+def run_robustness(grid: GridSteps, datasets: dict[str, Dataset], cache: FeatureCache) -> None:
     """Plan and run the robustness cells of the best methods."""
     config = grid.config
     options, within = config.protocols.robustness, config.protocols.within

@@ -141,12 +141,9 @@ class Grid:
             self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger)
 
     def write(self, results: pd.DataFrame, seconds: float) -> None:
-        from ..report import write_report
-
         write_results(self.run_dir, results)
         write_run_info(self.run_dir, run_info(self.config, seconds, self.bad_files, self.warnings))
-        html, _ = write_report(self.run_dir)
-        console.print(f"{len(results)} cells in {seconds:.0f}s -> {self.run_dir / RESULTS_CSV}\nreport: {html}")
+        console.print(f"{len(results)} cells in {seconds:.0f}s -> {self.run_dir / RESULTS_CSV}")
 
 
 def run_grid(config: GridConfig, run_dir: Path, jobs: int | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from .html import render_html
 from .markdown import render_markdown
 from .tables import best_rows, load_results
 
-__all__ = ["write_report", "best_rows", "load_results"]
+__all__ = ["write_report", "write_report_safely", "best_rows", "load_results"]
 
 
 def write_report(run_dir: Path, metric: str = "auc") -> tuple[Path, Path]:
@@ -30,3 +30,15 @@ def write_report(run_dir: Path, metric: str = "auc") -> tuple[Path, Path]:
     html_path = atomic_write_text(run_dir / REPORT_HTML, render_html(report))
     markdown_path = atomic_write_text(run_dir / REPORT_MARKDOWN, render_markdown(report))
     return html_path, markdown_path
+
+
+def write_report_safely(run_dir: Path, metric: str = "auc") -> Path | None:
+    """The report after a run: its results are already on disk, so a report failure is a
+    warning that says where they are, never an error that hides them."""
+    from ..console import warn
+
+    try:
+        return write_report(run_dir, metric)[0]
+    except Exception as exc:  # noqa: BLE001  (plotting and templating fail in many ways)
+        warn(f"report not written ({type(exc).__name__}: {exc}); results are in {Path(run_dir) / 'results.csv'}")
+        return None

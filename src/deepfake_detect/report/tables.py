@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import UnknownNameError
 from ..runs import schema
 from ..runs.folder import RESULTS_CSV
-from ..runs.schema import NO_PERTURBATION, NUMERIC, metric_label
+from ..runs.schema import NO_PERTURBATION, NUMERIC
 from ..transforms.degrade import ROBUSTNESS_LEVELS
 
 # Missing or empty categorical values are filled with these, so grouping never drops rows.
