@@ -18,8 +18,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .module import PooledFeatures
-
 
 class BlockStatistics(nn.Module):
     """A backbone network -> per selected block, channel-wise mean and std over space."""
@@ -37,8 +35,9 @@ class BlockStatistics(nn.Module):
 
 
 def block_outputs(network: nn.Module, images: torch.Tensor, blocks: tuple[int, ...]) -> list[torch.Tensor]:
-    """The (N, C, H, W) outputs of `blocks` (ascending) of an EfficientNet-Lite or a timm model."""
-    if isinstance(network, PooledFeatures):
+    """The (N, C, H, W) outputs of `blocks` (ascending) of an EfficientNet-Lite or a timm model.
+    (Duck-typed: importing `module` here would close an import cycle through the registry.)"""
+    if hasattr(network, "stage_outputs"):  # module.PooledFeatures: EfficientNet-Lite
         return network.stage_outputs(images, blocks)
     # timm: ResNets and ViTs alike (a ViT's patch tokens come back as an NCHW map)
     return network.forward_intermediates(images, indices=list(blocks), intermediates_only=True)
