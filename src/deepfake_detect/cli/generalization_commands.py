@@ -74,14 +74,15 @@ def adapt(
         raise UserError("--curve and --test go together: the counts to try and the set to measure on")
     if curve is not None:
         from ..data import load_dataset
-        from ..report import write_report
+        from ..report import write_report_safely
 
         test_set = load_dataset(test, data_root)
         table = few_shot_curve(detector, fake_paths, test_set, _ks(curve), output, real_paths, settings, bootstrap, warn)
         for _, row in table.iterrows():
             console.print(f"k={int(row['level']):>4}: AUC {row['auc']:.3f} on {int(row['n_test'])} test images", highlight=False)
-        html, _ = write_report(output)
-        console.print(f"report: {html}", highlight=False)
+        html = write_report_safely(output)
+        if html is not None:
+            console.print(f"report: {html}", highlight=False)
         return ExitStatus.OK
     import numpy as np
 
