@@ -59,7 +59,7 @@ def test_a_missing_file_or_a_folder_is_one_line(tmp_path):
     ({"protocols": {"within": None, "robustness": {}}}, "robustness needs protocols.within"),
     ({"protocols": {"robustness": {"datasets": ["e"]}}}, "unknown robustness dataset 'e'"),
     ({"transforms": ["blur", {"name": "blur"}]}, "transforms: blur given twice"),
-    ({"preprocess": "squash"}, "preprocess: Input should be 'resize' or 'center_crop'"),
+    ({"preprocess": "squash"}, "preprocess: Input should be 'resize', 'center_crop' or 'patches'"),
     ({"batch_size": "many"}, "batch_size: Input should be a valid integer"),
 ])
 def test_every_config_mistake_is_one_line_before_any_work(tmp_path, overrides, message):

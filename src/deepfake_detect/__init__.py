@@ -36,8 +36,9 @@ _FRONT_DOOR = {
 __all__ = [*_FRONT_DOOR, "load_detector", "__version__"]
 
 
-def load_detector(path: str, device: str | None = None) -> Any:
-    """A trained detector folder, checked (hashes, schema, format version) and ready to predict."""
+def load_detector(path: str | None = None, device: str | None = None) -> Any:
+    """A trained detector folder, checked (hashes, schema, format version) and ready to predict;
+    without a path, the built-in detector that ships with the package."""
     return __getattr__("Detector").load(path, device)
 
 

@@ -24,17 +24,16 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from .registry import read_state_dict, register_backbone
-from .residual import PLAIN_PIXELS, RESIDUAL_CHANNELS, RESIDUALS
+from .registry import read_state_dict
+from .residual import RESIDUAL_CHANNELS, RESIDUALS
 
-PATCH_INPUT_SIZE = 128
-"""Centre crop side when used through the feature pipeline; the network takes any side >= 16."""
 STAGE_WIDTHS = (32, 64, 128, 192)
+"""The last width is the feature size: the registry entries (patch_entries.py) declare it, and
+the backbone contract test checks that they agree."""
 STEM_WIDTH = 16
 RESIDUAL_GAIN = 10.0
 """Residuals of [0, 1] pixels are a few hundredths; scaling them keeps the first layer's
 activations near unit size from the first step."""
-PATCH_SOURCE = "no public weights: random init, or a file trained by benchmarks/generalization.py"
 
 
 def _conv_bn(in_channels: int, out_channels: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -97,31 +96,20 @@ def build_patchnet(residual: str, weights: str | Path = "random", seed: int = 0)
 
 def _load_exactly(network: nn.Module, path: Path) -> None:
     if not path.is_file():
-        raise WeightsError(f"patch network weights {path} not found ({PATCH_SOURCE})")
+        raise WeightsError(f"patch network weights {path} not found (they come from `finetune` or benchmarks/generalization.py)")
     try:
         network.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"{path}: does not fit the patch network: {str(exc).strip().splitlines()[0][:300]}") from None
 
 
-def _features_factory(residual: str):
-    def factory(pretrained: bool = False, weights_file: Path | None = None) -> PatchFeatures:
-        if pretrained:
-            raise WeightsError(f"patchnet_{residual} has no public weights; {PATCH_SOURCE}")
-        features = PatchFeatures(residual)
-        if weights_file is not None:
-            state = read_state_dict(Path(weights_file))
-            if any(key.startswith("features.") for key in state):  # a whole PatchNet file
-                state = {key[len("features."):]: value for key, value in state.items() if key.startswith("features.")}
-            features.load_state_dict(state, strict=True)
-        return features
-
-    factory.__name__ = f"patchnet_{residual}"
-    factory.__doc__ = f"Trainable patch CNN on the {residual} residual (pooled features)."
-    return factory
-
-
-for _residual in RESIDUALS:
-    register_backbone(
-        input_size=PATCH_INPUT_SIZE, embed_dim=STAGE_WIDTHS[-1], weights_source=PATCH_SOURCE, **PLAIN_PIXELS
-    )(_features_factory(_residual))
+def patch_features(residual: str, weights_file: Path | None = None) -> PatchFeatures:
+    """The feature part of a patch network, optionally with trained weights (a features or a
+    whole-PatchNet file: `features.*` keys are taken)."""
+    features = PatchFeatures(residual)
+    if weights_file is not None:
+        state = read_state_dict(Path(weights_file))
+        if any(key.startswith("features.") for key in state):  # a whole PatchNet file
+            state = {key[len("features."):]: value for key, value in state.items() if key.startswith("features.")}
+        features.load_state_dict(state, strict=True)
+    return features
