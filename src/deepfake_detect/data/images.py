@@ -155,6 +155,18 @@ def load_rgb(
     return decode_rgb(data, str(path), max_pixels, draft_size)
 
 
+def load_source(
+    source: str | Path | Image.Image, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+) -> Image.Image:
+    """Any image source as upright 8-bit RGB, or `BadImage` naming it: a path is read and
+    decoded (`load_rgb`), a PIL image already in memory gets the same checks (`as_upright_rgb`).
+    The one entry point of every image pipeline, torch or not."""
+    if isinstance(source, Image.Image):
+        return as_upright_rgb(source, name)
+    return load_rgb(source, max_pixels, draft_size)
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB, keeping the full tonal range of 16-bit and float images.
 

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from ..errors import BadImage
-from .images import DEFAULT_MAX_PIXELS, load_rgb, to_rgb
+from .images import DEFAULT_MAX_PIXELS, load_source
 
 ImageSource = str | Path | Image.Image
 TensorTransform = Callable[[Image.Image], torch.Tensor]
@@ -102,13 +102,7 @@ class ImageTensors(TorchDataset):
             return LoadedImage(index, None, label, str(exc))
 
     def _decoded(self, index: int) -> Image.Image:
-        source = self.sources[index]
-        if isinstance(source, Image.Image):
-            try:
-                return to_rgb(source)
-            except Exception as exc:  # a PIL image whose pixels cannot be read or converted
-                raise BadImage(f"{self.name(index)}: {exc or type(exc).__name__}") from None
-        return load_rgb(source, self.max_pixels, self.draft_size)
+        return load_source(self.sources[index], self.name(index), self.max_pixels, self.draft_size)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, load_rgb, to_rgb
+from ..data.images import DEFAULT_MAX_PIXELS, load_source
 from ..errors import BadImage
 
 ImageSource = str | Path | Image.Image
@@ -59,13 +59,7 @@ class ArrayImages:
             return str(exc)
 
     def _decoded(self, index: int) -> Image.Image:
-        source = self.sources[index]
-        if isinstance(source, Image.Image):
-            try:
-                return to_rgb(source)
-            except Exception as exc:  # a PIL image whose pixels cannot be read or converted
-                raise BadImage(f"{self.name(index)}: {exc or type(exc).__name__}") from None
-        return load_rgb(source, self.max_pixels, self.draft_size)
+        return load_source(self.sources[index], self.name(index), self.max_pixels, self.draft_size)
 
     def batch(self, indices: range) -> ArrayBatch:
         good, arrays, sizes, bad = [], [], [], []
