@@ -211,3 +211,41 @@ def test_the_cli_engines_give_the_same_rows_and_features(ray_cluster, workspace,
                         "--engine", "ray", "--cache", tmp_path / "ray-cache", "--batch-size", str(BATCH))
     assert extracted.exit_code == 1 and "truncated.png" in extracted.stderr
     assert_same_features(tmp_path / "ray-cache", workspace)
+
+
+def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_cluster, tmp_path):
+    """The same aligned pairs, byte for byte, from a pool of actors; one of them is killed
+    mid-run and its batch redone by its replacement, without a pair written twice."""
+    from deepfake_detect.engines import make_fakes_with_ray
+    from deepfake_detect.fakes import make_fakes
+    from conftest import write_pattern_image
+
+    reals = tmp_path / "reals"
+    for i in range(8):
+        write_pattern_image(reals / f"photo{i}.png", seed=i, fake=False, size=72)
+    (reals / "broken.png").write_bytes(b"not an image")
+    names = ["tconv", "upsample_conv"]
+    local = make_fakes(reals, tmp_path / "local", names, size=64, batch_size=2)
+
+    killed: list[int] = []
+
+    def kill_one_actor(row) -> None:
+        if not killed:
+            pid = next((p for p in worker_pids("FakesShardWriter") if p != row["worker"]), None)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    remote = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2,
+                                 show_progress=False, on_bad=lambda message: None, on_batch=kill_one_actor)
+    assert killed, "no actor was killed"
+    assert remote.fakes == local.fakes and remote.reals == local.reals == 8
+    assert any("broken.png" in message for message in remote.skipped)
+    files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
+    assert files == sorted(p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("*.png"))
+    for name in files:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
+    assert (tmp_path / "local" / "manifest.csv").read_text() == (tmp_path / "ray" / "manifest.csv").read_text()
+    again = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2, show_progress=False,
+                                on_bad=lambda message: None)
+    assert again.reused == 8 and sum(again.made.values()) == 0

@@ -177,6 +177,8 @@ def make_fakes_command(
     seed: Annotated[int, typer.Option(help="Seed of the sample and of seeded generators")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     data_root: DataRootOption = None,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddressOption = None,
 ) -> int:
     """Make aligned fakes: each real image's crop redrawn by each generator, same size and encoding.
 
@@ -193,11 +195,15 @@ def make_fakes_command(
         raise UserError(f"--image-format must be png or jpeg, not '{image_format}'")
     if small not in ("skip", "resize"):
         raise UserError(f"--small must be skip or resize, not '{small}'")
-    with sized_progress("make-fakes") as advance:
-        summary = make_fakes(
-            reals, out, names, size, weights, image_format=image_format, quality=quality, small=small,
-            max_images=max_images, seed=seed, batch_size=batch_size, data_root=data_root, progress=advance, on_bad=warn,
-        )
+    options = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
+                   batch_size=batch_size, data_root=data_root, on_bad=warn)
+    if engine is Engine.ray:
+        from ..engines import make_fakes_with_ray
+
+        summary = make_fakes_with_ray(reals, out, names, size, weights, address=ray_address, **options)
+    else:
+        with sized_progress("make-fakes") as advance:
+            summary = make_fakes(reals, out, names, size, weights, progress=advance, **options)
     made = ", ".join(f"{name} {count}" for name, count in summary.made.items())
     console.print(
         f"{summary.sources} real images: {summary.reused} already done, fakes made: {made} "

@@ -17,6 +17,7 @@ from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
     from .extract import BackboneRecipe, extract_with_ray
+    from .fakes import make_fakes_with_ray
     from .predict import ScoringJob, predict_with_ray, read_predictions
 
 Engine = Literal["local", "ray"]
@@ -24,12 +25,13 @@ ENGINES: tuple[str, ...] = ("local", "ray")
 
 __all__ = [
     "ENGINES", "Engine", "check_engine", "BackboneRecipe", "extract_with_ray", "ScoringJob", "predict_with_ray",
-    "read_predictions",
+    "read_predictions", "make_fakes_with_ray",
 ]
 
 _LAZY = {
     "BackboneRecipe": "extract", "extract_with_ray": "extract",
     "ScoringJob": "predict", "predict_with_ray": "predict", "read_predictions": "predict",
+    "make_fakes_with_ray": "fakes",
 }
 
 

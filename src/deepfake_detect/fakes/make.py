@@ -52,7 +52,7 @@ class FakesSummary:
 
 
 @dataclass
-class _Job:
+class Job:
     path: Path
     image_id: str
     need_real: bool
@@ -97,6 +97,57 @@ def make_fakes(
     it goes.
     """
     started = time.perf_counter()
+    plan = plan_fakes(reals, out, generators, size, weights, image_format=image_format, quality=quality,
+                      small=small, max_images=max_images, seed=seed, data_root=data_root, on_bad=on_bad)
+    networks = plan.built
+    made = {name: 0 for name in plan.names}
+    try:
+        if progress:
+            progress(0, len(plan.jobs))
+        make_pairs(plan.jobs, plan.out, networks, plan.settings, batch_size, made, plan.skip, progress)
+    finally:
+        manifest, real_count, fake_counts = write_manifest(plan.out, plan.settings)
+    return FakesSummary(
+        plan.out, manifest, len(plan.sources), len(plan.sources) - len(plan.jobs), made, real_count, fake_counts,
+        plan.skipped, time.perf_counter() - started,
+    )
+
+
+@dataclass
+class FakesPlan:
+    """What a make-fakes run will do, decided once by the driver (the local loop or a Ray job)."""
+
+    out: Path
+    settings: PairSettings
+    names: list[str]
+    weights: dict[str, str | Path | None]
+    seed: int
+    sources: list[tuple[Path, str]]
+    jobs: list[Job]
+    skipped: list[str]
+    on_bad: Callable[[str], None] | None = None
+    built: dict = field(default_factory=dict)
+    """The generators, built by the driver (a Ray actor builds its own with `build_generators`)."""
+
+    def skip(self, message: str) -> None:
+        self.skipped.append(message)
+        if self.on_bad:
+            self.on_bad(message)
+
+
+def build_generators(names: Sequence[str], weights: Mapping[str, str | Path | None], seed: int) -> dict:
+    return {name: create_generator(name, weights[name], seed=seed) for name in names}
+
+
+def plan_fakes(
+    reals: DatasetSource, out: str | Path, generators: Sequence[str], size: int = 256, weights: WeightsOption = None,
+    *, image_format: ImageFormat = "png", quality: int = 95, small: SmallPolicy = "skip",
+    max_images: int | None = None, seed: int = 0, data_root: str | Path | None = None,
+    on_bad: Callable[[str], None] | None = None,
+) -> FakesPlan:
+    """Check everything and list what is left to make, before any pixel is decoded: settings,
+    generator names and weights (every network is built once here, so a missing file fails
+    now), the sample of sources, and the folder's recorded settings."""
     settings = _settings(size, image_format, quality, small)
     names = list(dict.fromkeys(generators))
     if not names:
@@ -104,29 +155,14 @@ def make_fakes(
     for name in names:
         generator_info(name)  # an unknown name fails before any work
     out = Path(out)
-    skipped: list[str] = []
-
-    def skip(message: str) -> None:
-        skipped.append(message)
-        if on_bad:
-            on_bad(message)
-
-    sources = _sample(_distinct(real_images(reals, data_root), skip), max_images, seed)
-    networks = {name: create_generator(name, _weights_for(name, weights), seed=seed) for name in names}
+    plan = FakesPlan(out, settings, names, {name: _weights_for(name, weights) for name in names}, seed, [], [], [],
+                     on_bad)
+    plan.sources = _sample(_distinct(real_images(reals, data_root), plan.skip), max_images, seed)
+    plan.built = build_generators(names, plan.weights, seed)
     _prepare(out)
-    check_settings(out, settings, {name: net.weights_id for name, net in networks.items()})
-    jobs = _jobs(sources, out, names, settings)
-    made = {name: 0 for name in names}
-    try:
-        if progress:
-            progress(0, len(jobs))
-        _run(jobs, out, networks, settings, batch_size, made, skip, progress)
-    finally:
-        manifest, real_count, fake_counts = write_manifest(out, settings)
-    return FakesSummary(
-        out, manifest, len(sources), len(sources) - len(jobs), made, real_count, fake_counts,
-        skipped, time.perf_counter() - started,
-    )
+    check_settings(out, settings, {name: net.weights_id for name, net in plan.built.items()})
+    plan.jobs = pending_jobs(plan.sources, out, names, settings)
+    return plan
 
 
 def real_images(reals: DatasetSource, data_root: str | Path | None = None) -> list[Path]:
@@ -189,27 +225,30 @@ def _prepare(out: Path) -> None:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
 
 
-def _jobs(sources: list[tuple[Path, str]], out: Path, names: list[str], settings: PairSettings) -> list[_Job]:
+def pending_jobs(sources: list[tuple[Path, str]], out: Path, names: list[str], settings: PairSettings) -> list[Job]:
     """The sources with anything left to write: a finished pair is not decoded again."""
     jobs = []
     for path, image_id in sources:
         need_real = not real_path(out, image_id, settings).exists()
         todo = [name for name in names if not fake_path(out, name, image_id, settings).exists()]
         if need_real or todo:
-            jobs.append(_Job(path, image_id, need_real, todo))
+            jobs.append(Job(path, image_id, need_real, todo))
     return jobs
 
 
-def _run(
-    jobs: list[_Job],
+def make_pairs(
+    jobs: list[Job],
     out: Path,
     networks: dict,
     settings: PairSettings,
     batch_size: int,
     made: dict[str, int],
     skip: Callable[[str], None],
-    progress: Progress | None,
+    progress: Progress | None = None,
+    manifest: bool = True,
 ) -> None:
+    """Decode, crop and redraw `jobs` batch by batch, writing each file atomically; the shared
+    step of the local loop and of every Ray actor (which leaves the manifest to the driver)."""
     import torch
 
     from ..data.loader import ImageTensors, image_loader
@@ -234,12 +273,13 @@ def _run(
                 for row, image in zip(rows, pixels):
                     _write(fake_path(out, name, batch_jobs[row].image_id, settings), image, settings)
                     made[name] += 1
-        write_manifest(out, settings)
+        if manifest:
+            write_manifest(out, settings)
         if progress:
             progress(batch.covered, len(jobs))
 
 
-def _cropper(jobs: list[_Job], settings: PairSettings):
+def _cropper(jobs: list[Job], settings: PairSettings):
     """The one deterministic crop: centred, `size` square, at native resolution."""
     from PIL import Image
 
