@@ -112,9 +112,9 @@ class Dataset:
         score it against a coin flip, so every copy of it is left out, and the files named.
         """
         rows_by_id: dict[str, list[int]] = defaultdict(list)
-        for row, image_id in enumerate(self.ids):
-            if not image_id.startswith(UNREADABLE_PREFIX):
-                rows_by_id[image_id].append(row)
+        for row, content_id in enumerate(self.ids):
+            if not content_id.startswith(UNREADABLE_PREFIX):
+                rows_by_id[content_id].append(row)
         contradicted = [
             rows for rows in rows_by_id.values() if len({self.records[r].label for r in rows}) > 1
         ]
