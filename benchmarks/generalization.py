@@ -29,7 +29,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import random
 import sys
 import time
