@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel
 
-from ..errors import DetectorError, UnknownNameError
+from ..backbones import check_arch
 from ..inference.session import OnnxNetwork
 from .manifest import ONNX_FILE
 from .model import ModelKind
+from .network_kind import NetworkModel, NetworkSection, OnnxNetworkModel, load_strictly
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,85 +26,35 @@ if TYPE_CHECKING:
 WEIGHTS_FILE = "model.safetensors"
 
 
-class FinetunedSection(BaseModel):
-    """The manifest fields only this kind has: its backbone must be one that can be fine-tuned
-    (the backbone registry knows which, without importing torch)."""
+class FinetunedSection(NetworkSection):
+    """Its backbone must be one that can be fine-tuned (the registry knows which, without torch)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    backbone: dict
-
-    @field_validator("backbone")
-    @classmethod
-    def _fine_tunable(cls, value: dict) -> dict:
-        from ..backbones import check_arch
-
-        try:
-            check_arch(str(value.get("name")))
-        except UnknownNameError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-
-class FinetunedModel:
-    """The network on `device`, and the manifest's preprocessing."""
-
-    def __init__(self, network: torch.nn.Module, manifest: Manifest, device: torch.device):
-
-        self.device = device
-        self.network = network.to(device).eval()
-        self.to_tensor = manifest.preprocess.preprocessing().tensor_transform
-        self.draft_size = manifest.preprocess.preprocessing().draft_size
-
-    def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
-        import numpy as np
-        import torch
-
-        from ..backbones.finetuned import fake_probability
-
-        with torch.inference_mode():
-            logits = self.network(tensors.to(self.device))
-            return fake_probability(logits).cpu().numpy().astype(np.float64)
-
-
-class OnnxFinetunedModel:
-    """The exported network + softmax on ONNX Runtime (no torch): column 1 is P(fake)."""
-
-    def __init__(self, network: OnnxNetwork, manifest: Manifest):
-        self.network = network
-        self.to_tensor = manifest.preprocess.preprocessing().array_transform
-        self.draft_size = manifest.preprocess.preprocessing().draft_size
-
-    def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        return self.network(arrays)[:, 1].astype(np.float64)
+    known = staticmethod(check_arch)
 
 
 def probability_module(network: torch.nn.Module) -> torch.nn.Module:
-    """What the folder carries as ONNX: the network, then softmax (as `fake_probability`)."""
+    """What scores and what the folder carries as ONNX: the network, then softmax (as `fake_probability`)."""
     from torch import nn
 
     return nn.Sequential(network, nn.Softmax(dim=1)).eval()
 
 
-def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFinetunedModel:
-    return OnnxFinetunedModel(OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file), manifest)
+def fake_column(probabilities: np.ndarray) -> np.ndarray:
+    """Column 1 of the softmax: label 1 is "generated"."""
+    return probabilities[:, 1]
 
 
-def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FinetunedModel:
+def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxNetworkModel:
+    return OnnxNetworkModel(OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file), fake_column, manifest)
+
+
+def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
     """Built without downloading anything (random init), then every weight is overwritten strictly."""
-    from safetensors.torch import load as load_safetensors
-
     from ..backbones.finetuned import build_finetune_network
 
-    network = build_finetune_network(manifest.backbone.name, "random")
-    try:
-        network.load_state_dict(load_safetensors(files[WEIGHTS_FILE]), strict=True)
-    except Exception as exc:  # safetensors header errors, missing or unexpected keys, wrong shapes
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise DetectorError(f"{WEIGHTS_FILE}: does not fit a fine-tuned {manifest.backbone.name}: {first}") from None
-    return FinetunedModel(network, manifest, device)
+    name = manifest.backbone.name
+    network = load_strictly(build_finetune_network(name, "random"), files[WEIGHTS_FILE], WEIGHTS_FILE, f"a fine-tuned {name}")
+    return NetworkModel(network, probability_module, fake_column, manifest, device)
 
 
 FINETUNED = ModelKind(
@@ -114,6 +65,6 @@ FINETUNED = ModelKind(
     _load,
     lambda manifest, section: f"fine-tuned {manifest.backbone.name}",
     load_onnx=_load_onnx,
-    exportable=lambda model: probability_module(model.network),
+    exportable=lambda model: model.module,
     onnx_output="probabilities",
 )
