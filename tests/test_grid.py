@@ -158,17 +158,23 @@ def survivors(pids: set[int], patience: float = 30) -> list[int]:
     return [pid for pid in pids if alive(pid)]
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
-def test_workers_die_with_a_killed_grid(tmp_path, two_datasets):
-    path = write_config(tmp_path / "grid.yaml", datasets=two_datasets, jobs=2)
+def grid_with_workers(tmp_path: Path, datasets: dict, **popen) -> tuple[subprocess.Popen, set[int], Path]:
+    """A real `grid` process with two workers, once both have started."""
+    path = write_config(tmp_path / "grid.yaml", datasets=datasets, jobs=2)
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(CLI + ["grid", str(path), "--out", str(run_dir)], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(CLI + ["grid", str(path), "--out", str(run_dir)], **popen)
     workers: set[int] = set()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and len(workers) < 2:
         workers |= worker_pids(process.pid)
         time.sleep(0.2)
     assert process.poll() is None and workers, "expected the grid to start its workers"
+    return process, workers, run_dir
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
+def test_workers_die_with_a_killed_grid(tmp_path, two_datasets):
+    process, workers, _ = grid_with_workers(tmp_path, two_datasets, stderr=subprocess.DEVNULL)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not survivors(workers), "worker processes outlived the killed grid"
@@ -176,16 +182,9 @@ def test_workers_die_with_a_killed_grid(tmp_path, two_datasets):
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
 def test_ctrl_c_stops_workers_and_ends_as_an_interruption(tmp_path, two_datasets):
-    path = write_config(tmp_path / "grid.yaml", datasets=two_datasets, jobs=2)
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(CLI + ["grid", str(path), "--out", str(run_dir)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    workers: set[int] = set()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None and len(workers) < 2:
-        workers |= worker_pids(process.pid)
-        time.sleep(0.2)
-    assert process.poll() is None and workers, "expected the grid to start its workers"
+    process, workers, run_dir = grid_with_workers(
+        tmp_path, two_datasets, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in output, output
