@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fakes import FakesSummary, build_generators, make_pairs, pending_jobs, plan_fakes
-from ..fakes.layout import PairSettings, write_manifest
+from ..fakes.layout import PairSettings, pairs_on_disk, write_manifest
 from . import shards
 from .cluster import batch_result, plan_actors, ray_session, run_listing
 
@@ -52,7 +52,7 @@ def make_fakes_with_ray(
     started = time.perf_counter()
     plan = plan_fakes(reals, out, generators, size, weights, image_format=image_format, quality=quality,  # type: ignore[arg-type]
                       small=small, max_images=max_images, seed=seed, data_root=data_root, on_bad=on_bad)  # type: ignore[arg-type]
-    before = write_manifest(plan.out, plan.settings)[2]
+    before = pairs_on_disk(plan.out, plan.settings)[2]
     if plan.jobs:
         items = [(str(path), image_id) for path, image_id in plan.sources]
         description = {"kind": "fakes", "generators": plan.names, "inputs": shards.fingerprint(items),

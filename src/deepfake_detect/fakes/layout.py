@@ -83,12 +83,11 @@ def check_settings(out: Path, settings: PairSettings, weights: dict[str, str]) -
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def write_manifest(out: Path, settings: PairSettings) -> tuple[Path, int, dict[str, int]]:
-    """List every finished pair in the folder (reals without a generator, since all the
-    generators share them). Returns the manifest, the real count and fakes per generator.
+def pairs_on_disk(out: Path, settings: PairSettings) -> tuple[list[tuple[str, str, str, str]], list[str], dict[str, int]]:
+    """Every finished pair in the folder: manifest rows, the reals' ids and fakes per generator.
 
-    Built from the files on disk, so it is right after any mix of interrupted and resumed
-    runs; a fake is listed only beside its real.
+    Read from the files on disk, so it is right after any mix of interrupted and resumed runs;
+    a fake counts only beside its real.
     """
     reals = sorted(p.stem for p in (out / "real").glob(f"*{settings.suffix}"))
     present = set(reals)
@@ -100,6 +99,13 @@ def write_manifest(out: Path, settings: PairSettings) -> tuple[Path, int, dict[s
         ids = sorted(p.stem for p in (fake_root / generator).glob(f"*{settings.suffix}") if p.stem in present)
         counts[generator] = len(ids)
         rows.extend((f"fake/{generator}/{i}{settings.suffix}", "fake", generator, i) for i in ids)
+    return rows, reals, counts
+
+
+def write_manifest(out: Path, settings: PairSettings) -> tuple[Path, int, dict[str, int]]:
+    """List every finished pair in the folder (reals without a generator, since all the
+    generators share them). Returns the manifest, the real count and fakes per generator."""
+    rows, reals, counts = pairs_on_disk(out, settings)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
