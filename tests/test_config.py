@@ -59,6 +59,8 @@ def test_a_missing_file_or_a_folder_is_one_line(tmp_path):
     ({"protocols": {"within": None, "robustness": {}}}, "robustness needs protocols.within"),
     ({"protocols": {"robustness": {"datasets": ["e"]}}}, "unknown robustness dataset 'e'"),
     ({"transforms": ["blur", {"name": "blur"}]}, "transforms: blur given twice"),
+    ({"datasets": {"all-but-e": "a", "e": "b"}, "protocols": {"lodo": True}},
+     "dataset 'all-but-e': with protocols.lodo, names starting with 'all-but-' are kept for the pooled training sets"),
     ({"preprocess": "squash"}, "preprocess: Input should be 'resize', 'center_crop' or 'patches'"),
     ({"batch_size": "many"}, "batch_size: Input should be a valid integer"),
 ])

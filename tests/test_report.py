@@ -36,7 +36,7 @@ BEST_WITHIN = ("clip_vitb16", "none", "none", "svm_rbf")
 BEST_CROSS = ("clip_vitb16", "blur+jitter", "pca", "linear_probe")
 ROBUSTNESS_LEVELS = {"jpeg": [100, 90, 70, 50, 30], "blur": [0, 1, 2, 4], "downscale": [1.0, 0.75, 0.5]}
 EXPECTED_FIGURES = ["heatmap_none.png", "heatmap_pca.png", "generalization_matrix.png", "roc_curves.png",
-                    "robustness.png", "approaches.png", "logo.png"]
+                    "robustness.png", "approaches.png", "logo.png", "lodo.png"]
 
 
 def method_quality(backbone: str, transform: str, reduction: str, classifier: str) -> tuple[float, float]:
@@ -66,7 +66,7 @@ def result_row(rng: np.random.Generator, auc: float, **keys) -> dict:
 
 def feature_rows(rng: np.random.Generator, methods, datasets: list[str], seeds: list[int],
                  cross: bool) -> list[dict]:
-    """Within rows for every seed, and optionally cross and leave-one-generator-out rows."""
+    """Within rows for every seed, and optionally cross, leave-one-generator-out and -dataset-out rows."""
     rows = []
     for backbone, transform, reduction, classifier in methods:
         within_auc, cross_auc = method_quality(backbone, transform, reduction, classifier)
@@ -80,8 +80,8 @@ def feature_rows(rng: np.random.Generator, methods, datasets: list[str], seeds: 
                 if train != test:
                     rows.append(result_row(rng, cross_auc, protocol="cross", train_dataset=train,
                                            test_dataset=test, **keys))
-            for held_out in datasets:
-                rows.append(result_row(rng, cross_auc + 0.03, protocol="logo",
+            for held_out, (protocol, gain) in product(datasets, (("logo", 0.03), ("lodo", 0.05))):
+                rows.append(result_row(rng, cross_auc + gain, protocol=protocol,
                                        train_dataset=f"all-but-{held_out}", test_dataset=held_out, **keys))
     return rows
 
@@ -92,8 +92,8 @@ def finetune_rows(rng: np.random.Generator) -> list[dict]:
     rows = [result_row(rng, 0.97, protocol="within", train_dataset=d, test_dataset=d, **keys) for d in DATASETS]
     rows += [result_row(rng, 0.72, protocol="cross", train_dataset=a, test_dataset=b, **keys)
              for a, b in product(DATASETS, DATASETS) if a != b]
-    rows += [result_row(rng, 0.75, protocol="logo", train_dataset=f"all-but-{d}", test_dataset=d, **keys)
-             for d in DATASETS]
+    rows += [result_row(rng, 0.75, protocol=protocol, train_dataset=f"all-but-{d}", test_dataset=d, **keys)
+             for d, protocol in product(DATASETS, ("logo", "lodo"))]
     return rows
 
 
@@ -198,11 +198,27 @@ def test_html_names_the_best_combination_and_the_best_generalizer(full_run):
     first_row = best_table[best_table.index("<tbody>"):].split("</tr>")[0]
     assert all(f">{name}<" in first_row for name in BEST_WITHIN[0:1] + BEST_WITHIN[3:])
     for heading in ("Best combinations", "Generalization to unseen data", "Leave-one-generator-out",
+                    "Leave-one-dataset-out", "held-out dataset mean",
                     "ROC curves", "Robustness to degradations", "Feature-based vs fine-tuned",
                     "Run configuration", "All results"):
         assert heading in page
     assert "sklearn" in page and "1.5.2" in page  # run.json shown
     assert "<details>" in page
+
+
+def test_leave_one_dataset_out_has_its_section_and_pooled_sets_are_no_datasets(full_run):
+    _, _, markdown_path, table = full_run
+    markdown = markdown_path.read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Leave-one-dataset-out"):].split("\n## ")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| method"))
+    assert header == "| method | " + " | ".join(sorted(DATASETS)) + " | mean |"
+    best = next(line for line in section.splitlines() if line.startswith(f"| {' / '.join(BEST_CROSS)} |"))
+    for held_out in sorted(DATASETS):
+        assert f"{method_mean(table, BEST_CROSS, 'lodo', f'all-but-{held_out}', held_out):.3f}" in best
+    assert "](figures/lodo.png)" in section
+    assert "- Datasets: " + ", ".join(sorted(DATASETS)) + "\n" in markdown  # no all-but-X among them
+    comparison = markdown[markdown.index("## Feature-based vs fine-tuned"):].split("\n## ")[0]
+    assert "| lodo |" in comparison
 
 
 def test_markdown_has_best_rows_and_generalization_values(full_run):

@@ -89,6 +89,8 @@ class Protocols(Strict):
     within: WithinProtocol | None = WithinProtocol()
     cross: bool = True
     logo: bool = False
+    lodo: bool = False
+    """Leave one dataset out: train on all the other datasets pooled, test on it (three or more)."""
     robustness: RobustnessProtocol | None = None
 
 
@@ -163,7 +165,13 @@ class GridConfig(Strict):
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ValueError(f"transforms: {', '.join(duplicates)} given twice (labels must differ)")
-        from .reduce import list_reducers  # after the cheap checks: its estimators import sklearn
+        from .evaluate.protocols import LODO_PREFIX  # after the cheap checks: these import sklearn
+        from .reduce import list_reducers
+
+        clashing = [name for name in self.datasets if name.startswith(LODO_PREFIX)] if self.protocols.lodo else []
+        if clashing:
+            raise ValueError(f"dataset '{clashing[0]}': with protocols.lodo, names starting with "
+                             f"'{LODO_PREFIX}' are kept for the pooled training sets")
 
         self.reductions = _expand_all(self.reductions, list_reducers())
         _check_names("reducer", self.reductions, list_reducers())

@@ -1,6 +1,6 @@
 """Evaluation protocols as data: which rows train a model and which rows test it.
 
-Every protocol reduces to "fit on these rows of dataset A, score these rows of dataset B",
+Every protocol reduces to "fit on these rows of dataset A (or of several pooled), score these rows of dataset B",
 so the grid runs them all through one loop and one results table.
 """
 
@@ -24,6 +24,8 @@ class FeatureTable:
     generators: np.ndarray
     groups: list[str | None] | None = None
     """Rows made from one source share a group and stay on one side of a split."""
+    pooled: tuple[str, ...] = ()
+    """The datasets whose rows `pool_tables` joined into this one (empty for a dataset's own)."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,25 @@ class TestSet:
 
 @dataclass
 class Task:
-    """One training set (rows of one dataset) and the test sets scored by what it fits."""
+    """One training set (rows of one dataset, or of a pooled table) and the test sets scored by what it fits."""
 
     train_dataset: str
     train_rows: np.ndarray
     seed: int
     tests: list[TestSet] = field(default_factory=list)
     label: str = ""
+    train_table: FeatureTable | None = None
+    """The rows to train on when they are no dataset's own (leave-one-dataset-out pools them);
+    None: the table of `train_dataset`."""
 
     @property
     def protocol(self) -> str:
         return self.tests[0].protocol if self.tests else ""
+
+    @property
+    def pooled(self) -> tuple[str, ...]:
+        """The datasets pooled into the training table; empty when it is one dataset's own."""
+        return self.train_table.pooled if self.train_table else ()
 
 
 def within_tasks(table: FeatureTable, test_size: float, seeds: list[int]) -> list[Task]:
@@ -88,4 +98,43 @@ def leave_one_generator_out_tasks(table: FeatureTable, seed: int) -> list[Task]:
             continue
         tests = [TestSet("logo", held_out, test, source=table.dataset)]
         tasks.append(Task(table.dataset, train, seed, tests, f"logo:{held_out}"))
+    return tasks
+
+
+LODO_PREFIX = "all-but-"
+"""A leave-one-dataset-out training set is named `all-but-<held-out dataset>`."""
+
+
+def pool_tables(name: str, tables: list[FeatureTable]) -> FeatureTable:
+    """The rows of several tables as one, each row keeping its id, generator and group.
+
+    Groups stay None only when no table has any; a table without them contributes None per row
+    (a row of its own), as it would alone.
+    """
+    if not tables:
+        raise ValueError(f"{name}: nothing to pool")
+    grouped = any(t.groups is not None for t in tables)
+    return FeatureTable(
+        dataset=name,
+        X=np.concatenate([t.X for t in tables]),
+        y=np.concatenate([t.y for t in tables]),
+        ids=[image_id for t in tables for image_id in t.ids],
+        generators=np.concatenate([t.generators for t in tables]),
+        groups=[g for t in tables for g in (t.groups or [None] * len(t.y))] if grouped else None,
+        pooled=tuple(t.dataset for t in tables),
+    )
+
+
+def leave_one_dataset_out_tasks(tables: dict[str, FeatureTable], seed: int) -> list[Task]:
+    """Hold out each dataset in turn: train on all the others pooled, test on all of it.
+
+    Needs three or more datasets (with two, this is the cross protocol).
+    """
+    if len(tables) < 3:
+        return []
+    tasks = []
+    for held_out, table in tables.items():
+        pooled = pool_tables(LODO_PREFIX + held_out, [t for name, t in tables.items() if name != held_out])
+        tests = [TestSet("lodo", held_out, np.arange(len(table.y)))]
+        tasks.append(Task(pooled.dataset, np.arange(len(pooled.y)), seed, tests, f"lodo:{held_out}", pooled))
     return tasks

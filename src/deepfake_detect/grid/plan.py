@@ -17,6 +17,7 @@ from ..evaluate.protocols import (
     Task,
     TestSet,
     cross_tasks,
+    leave_one_dataset_out_tasks,
     leave_one_generator_out_tasks,
     within_tasks,
 )
@@ -40,7 +41,7 @@ MethodFilter = Callable[[Method], bool]
 
 
 def protocol_tasks(config: GridConfig, tables: dict[str, FeatureTable]) -> list[Task]:
-    """Every training set of the within, cross and leave-one-generator-out protocols."""
+    """Every training set of the within, cross, leave-one-generator-out and leave-one-dataset-out protocols."""
     protocols = config.protocols
     tasks: list[Task] = []
     if protocols.within:
@@ -51,7 +52,24 @@ def protocol_tasks(config: GridConfig, tables: dict[str, FeatureTable]) -> list[
     if protocols.logo:
         for table in tables.values():
             tasks += leave_one_generator_out_tasks(table, config.seed)
+    if protocols.lodo:
+        tasks += leave_one_dataset_out_tasks(tables, config.seed)
     return tasks
+
+
+def protocol_warnings(config: GridConfig) -> list[str]:
+    """What a config asks for that its datasets cannot give (said once, before the run)."""
+    if config.protocols.lodo and len(config.datasets) < 3:
+        return [f"leave-one-dataset-out needs three or more datasets (this grid has {len(config.datasets)}; "
+                "the cross protocol covers two): no lodo cells"]
+    return []
+
+
+def train_sources(config: GridConfig, task: Task) -> str | list[str] | dict | None:
+    """What the training rows were read from: the dataset's sources, or each pooled dataset's."""
+    if task.pooled:
+        return {name: config.datasets.get(name) for name in task.pooled}
+    return config.datasets.get(task.train_dataset)
 
 
 def cell_fields(config: GridConfig, space: FeatureSpace | FusedSpace, task: Task, test: TestSet, reduction: Step,
@@ -69,7 +87,7 @@ def cell_fields(config: GridConfig, space: FeatureSpace | FusedSpace, task: Task
         reduction=reduction.name, reduction_params=reduction.params,
         classifier=classifier.name, classifier_params=classifier.params,
         test_size=config.protocols.within.test_size if config.protocols.within else None,
-        max_per_class=config.max_per_class, label=task.label, sources=config.datasets.get(task.train_dataset),
+        max_per_class=config.max_per_class, label=task.label, sources=train_sources(config, task),
     )
 
 
@@ -99,7 +117,7 @@ class Planner:
         config = self.config
         units = []
         for task in tasks:
-            train = tables[task.train_dataset]
+            train = task.train_table or tables[task.train_dataset]
             test_tables = [(test_table or (lambda t: tables[t.table]))(t) for t in task.tests]
             for reduction in config.reduction_steps():
                 cells = []

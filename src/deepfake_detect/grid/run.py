@@ -20,7 +20,7 @@ from ..runs.folder import RESULTS_CSV, write_config_text, write_results, write_r
 from ..runtime import cpu_cores
 from ..transforms import Degradation, TransformSpec
 from .info import run_info
-from .plan import Planner, protocol_tasks
+from .plan import Planner, protocol_tasks, protocol_warnings
 from .robustness import run_robustness
 from .workers import Unit, WorkerPool, by_classifier, classify_cells, reduce_unit
 
@@ -112,6 +112,8 @@ class Grid:
         started = time.perf_counter()
         write_config_text(self.run_dir, config_yaml(config))
         datasets = self.load_datasets()
+        for text in protocol_warnings(config):
+            warn(text)
         for dataset in datasets.values():
             for text in shortcut_warnings(dataset):
                 self.warnings.append(text)

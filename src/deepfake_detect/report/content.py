@@ -23,7 +23,7 @@ from ..runs.schema import metric_label
 
 # Figures this module writes; removed before each run so a figures/ folder never mixes runs.
 OWN_FIGURE_PATTERNS = ["heatmap_*.png", "generalization_matrix.png", "roc_curves.png",
-                       "robustness.png", "approaches.png", "logo.png", "few_shot.png"]
+                       "robustness.png", "approaches.png", "logo.png", "lodo.png", "few_shot.png"]
 
 
 @dataclass
@@ -74,7 +74,7 @@ def build_report(run_dir: Path, metric: str = "auc") -> Report:
     sections = [
         best_section(table, metric),
         generalization_section(table, ranking, metric, figures_dir),
-        logo_section(table, metric, figures_dir),
+        *(held_out_section(table, metric, figures_dir, protocol) for protocol in tables.HELD_OUT_PROTOCOLS),
         heatmap_section(table, metric, figures_dir),
         roc_section(table, run_dir, metric, figures_dir),
         robustness_section(table, metric, figures_dir),
@@ -115,7 +115,7 @@ def key_findings(table: pd.DataFrame, ranking: pd.DataFrame, metric: str) -> lis
         row = ranking.iloc[0]
         findings.append(("Best on unseen data", (
             f"{row['method']}: mean {label} {fmt.number(row['unseen_mean'])} over "
-            f"{int(row['n_unseen'])} cross-dataset / held-out-generator test(s), "
+            f"{int(row['n_unseen'])} cross-dataset / held-out generator or dataset test(s), "
             f"worst {fmt.number(row['unseen_worst'])}")))
     robust = tables.method_means(tables.perturbed_rows(table), metric)
     if len(robust.dropna()):
@@ -150,7 +150,7 @@ def generalization_section(table: pd.DataFrame, ranking: pd.DataFrame, metric: s
     label = metric_label(metric)
     section = Section("generalization", "Generalization to unseen data", paragraphs=[
         f"Methods ranked by mean {label} on data they were not trained on: cross-dataset pairs "
-        "(train ≠ test) and leave-one-generator-out tests, each averaged over seeds. "
+        "(train ≠ test), leave-one-generator-out and leave-one-dataset-out tests, each averaged over seeds. "
         "“Worst unseen pair” tells whether a method still works everywhere, not only on average."])
     section.tables.append(Table(f"Best methods on unseen data ({label})", fmt.ranking_table(ranking, metric)))
     matrices = generalization_matrices(table, metric)
@@ -180,17 +180,22 @@ def generalization_matrices(table: pd.DataFrame, metric: str) -> list[tuple[str,
             for name, method in per_approach]
 
 
-def logo_section(table: pd.DataFrame, metric: str, figures_dir: Path) -> Section | None:
-    """Leave-one-generator-out: each generator held out of training in turn."""
-    logo = tables.logo_table(table, metric)
-    if logo.empty:
+HELD_OUT_NOTES = {"lodo": ", the model trained on all the other datasets pooled (training set “all-but-DATASET” "
+                           "in the results)"}
+"""What a held-out protocol's section adds to the sentence saying what its columns are."""
+
+
+def held_out_section(table: pd.DataFrame, metric: str, figures_dir: Path, protocol: str = "logo") -> Section | None:
+    """A held-out protocol: each generator (logo) or dataset (lodo) held out of training in turn."""
+    scores = tables.held_out_table(table, metric, protocol)
+    if scores.empty:
         return None
-    label = metric_label(metric)
-    section = Section("logo", "Leave-one-generator-out", paragraphs=[
-        f"Each column is a generator left out of training and used as the test set; {label} "
-        "averaged over seeds; methods ranked by their mean over held-out generators."])
-    section.tables.append(Table(f"{label} on held-out generators", fmt.logo_display(logo)))
-    figure = plots.logo_figure(logo, metric, figures_dir)
+    label, unit = metric_label(metric), plots.HELD_OUT_UNITS[protocol]
+    section = Section(protocol, plots.PROTOCOL_TITLES[protocol].capitalize(), paragraphs=[
+        f"Each column is a {unit} left out of training and used as the test set{HELD_OUT_NOTES.get(protocol, '')}; "
+        f"{label} averaged over seeds; methods ranked by their mean over held-out {unit}s."])
+    section.tables.append(Table(f"{label} on held-out {unit}s", fmt.held_out_display(scores)))
+    figure = plots.held_out_figure(scores, metric, figures_dir, protocol)
     section.figures += [figure] if figure else []
     return section
 

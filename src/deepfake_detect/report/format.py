@@ -70,6 +70,7 @@ def ranking_table(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
     columns = {
         "unseen_mean": f"unseen {label} (mean)", "unseen_worst": "worst unseen pair",
         "cross_mean": "cross-dataset mean", "logo_mean": "held-out generator mean",
+        "lodo_mean": "held-out dataset mean",
         "within_mean": "within-dataset mean", "robustness_mean": "degraded images mean",
     }
     rows = []
@@ -106,10 +107,10 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def logo_display(logo: pd.DataFrame) -> pd.DataFrame:
-    """method x held-out generator table with the ranking mean last."""
-    frame = logo.map(number)
-    frame.insert(0, "method", [str(name) for name in logo.index])
+def held_out_display(scores: pd.DataFrame) -> pd.DataFrame:
+    """method x held-out generator (or dataset) table with the ranking mean last."""
+    frame = scores.map(number)
+    frame.insert(0, "method", [str(name) for name in scores.index])
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
 

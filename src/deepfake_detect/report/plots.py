@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 
 from .scores import RocCurve
 from ..runs.schema import chance_level, metric_label
-from .tables import lower_is_better
+from .tables import CLEAN_PROTOCOLS, lower_is_better
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 CATEGORY_COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
@@ -330,7 +330,7 @@ def approach_figure(comparison: pd.DataFrame, metric: str, out_dir: Path) -> Fig
     """Best score per approach (features vs fine-tuned) and test set, one panel per protocol."""
     if comparison.empty:
         return None
-    protocols = [p for p in ("within", "cross", "logo") if p in set(comparison["protocol"])]
+    protocols = [p for p in CLEAN_PROTOCOLS if p in set(comparison["protocol"])]
     approaches = sorted(set(comparison["approach"]))
     colors = {a: CATEGORY_COLORS[i] for i, a in enumerate(approaches)}
     widths = [max(2, comparison[comparison["protocol"] == p]["test_dataset"].nunique()) for p in protocols]
@@ -353,33 +353,38 @@ def approach_figure(comparison: pd.DataFrame, metric: str, out_dir: Path) -> Fig
     return FigureResult(path, f"Feature-based vs fine-tuned ({label})", (
         f"Best {label} reached by any method of each approach on each test set, per protocol "
         "(cross-dataset: best over training sets other than the test set; leave-one-generator-out: "
-        "the test set is the held-out generator). Unperturbed images, averaged over seeds."))
+        "the test set is the held-out generator; leave-one-dataset-out: the test set is the dataset "
+        "held out, trained on all the others). Unperturbed images, averaged over seeds."))
 
 
-PROTOCOL_TITLES = {"within": "within-dataset", "cross": "cross-dataset", "logo": "leave-one-generator-out"}
+PROTOCOL_TITLES = {"within": "within-dataset", "cross": "cross-dataset", "logo": "leave-one-generator-out",
+                   "lodo": "leave-one-dataset-out"}
+HELD_OUT_UNITS = {"logo": "generator", "lodo": "dataset"}
+"""What each held-out protocol (tables.HELD_OUT_PROTOCOLS) leaves out of training in turn."""
 
 
-def logo_figure(logo: pd.DataFrame, metric: str, out_dir: Path) -> FigureResult | None:
-    """Leave-one-generator-out: score on each held-out generator for the best few methods."""
-    if logo.empty:
+def held_out_figure(scores: pd.DataFrame, metric: str, out_dir: Path, protocol: str = "logo") -> FigureResult | None:
+    """A held-out protocol (`tables.held_out_table`): score on each held-out test set for the best few methods."""
+    if scores.empty:
         return None
-    long = logo.drop(columns="mean").reset_index().melt(id_vars="method", var_name="test_dataset", value_name="value")
-    methods = list(logo.index)
+    unit = HELD_OUT_UNITS[protocol]
+    long = scores.drop(columns="mean").reset_index().melt(id_vars="method", var_name="test_dataset", value_name="value")
+    methods = list(scores.index)
     colors = {m: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, m in enumerate(methods)}
-    n_generators = long["test_dataset"].nunique()
+    n_held_out = long["test_dataset"].nunique()
     with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(max(7.0, 0.45 * len(methods) * n_generators + 2.5), 5.0), layout="constrained")
+        figure = Figure(figsize=(max(7.0, 0.45 * len(methods) * n_held_out + 2.5), 5.0), layout="constrained")
         ax = figure.subplots()
         grouped_bars(ax, long, "test_dataset", "method", methods, colors)
-        ax.set(xlabel="held-out generator (not seen in training)", ylabel=metric_label(metric))
+        ax.set(xlabel=f"held-out {unit} (not seen in training)", ylabel=metric_label(metric))
         bounded_ylim(ax, long["value"])
         add_chance_line([ax], metric)
         figure.legend(loc="outside lower center", ncols=min(2, len(methods)), frameon=False)
-        path = save(figure, out_dir, "logo.png")
+        path = save(figure, out_dir, f"{protocol}.png")
     label = metric_label(metric)
-    return FigureResult(path, f"Leave-one-generator-out ({label})", (
-        f"{label} on each generator held out from training, for the {len(methods)} method(s) "
-        "with the best mean over held-out generators. Unperturbed images, averaged over seeds."))
+    return FigureResult(path, f"{PROTOCOL_TITLES[protocol].capitalize()} ({label})", (
+        f"{label} on each {unit} held out from training, for the {len(methods)} method(s) "
+        f"with the best mean over held-out {unit}s. Unperturbed images, averaged over seeds."))
 
 
 def few_shot_figure(curves: pd.DataFrame, metric: str, out_dir: Path) -> FigureResult | None:

@@ -36,6 +36,10 @@ METRIC_COLUMNS = list(NUMERIC)
 """Every numeric results column the schema knows, metrics and measurements."""
 METHOD_COLUMNS = list(schema.METHOD_COLUMNS)
 PAIR_COLUMNS = ["train_dataset", "test_dataset"]
+HELD_OUT_PROTOCOLS = ("logo", "lodo")
+"""Each test set held out of training in turn: a generator (logo) or a whole dataset (lodo)."""
+CLEAN_PROTOCOLS = ("within", "cross", *HELD_OUT_PROTOCOLS)
+"""The protocols scored on unperturbed images, in report order."""
 
 
 def lower_is_better(metric: str) -> bool:
@@ -99,7 +103,7 @@ def reference_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
     Columns: test_dataset, method, approach, value. Empty without reference rows.
     """
-    clean = table[(table["perturbation"] == "none") & (table["protocol"].isin(["within", "cross", "logo"]))]
+    clean = table[(table["perturbation"] == "none") & (table["protocol"].isin(CLEAN_PROTOCOLS))]
     references = clean[clean["approach"] == "reference"]
     if references.empty:
         return pd.DataFrame(columns=["test_dataset", "method", "approach", "value"])
@@ -210,17 +214,17 @@ def generalization_matrix(pairs: pd.DataFrame, method: str, datasets: list[str])
 def generalization_ranking(table: pd.DataFrame, metric: str, n: int = 10) -> pd.DataFrame:
     """Rank methods by how well they do on data they were not trained on.
 
-    "Unseen" pools off-diagonal cross-dataset pairs and leave-one-generator-out tests
-    (each seed-averaged first); `unseen_worst` is the weakest such pair, which tells
-    whether a method *still* works, not just on average. Within-dataset and robustness
-    means are shown alongside for context.
+    "Unseen" pools off-diagonal cross-dataset pairs, leave-one-generator-out and
+    leave-one-dataset-out tests (each seed-averaged first); `unseen_worst` is the weakest
+    such pair, which tells whether a method *still* works, not just on average.
+    Within-dataset and robustness means are shown alongside for context.
     """
     pairs = train_test_scores(table, metric)
     cross = pairs[pairs["train_dataset"] != pairs["test_dataset"]].assign(kind="cross")
     keys = ["method", "approach"] + PAIR_COLUMNS
-    logo = aggregate_over_seeds(clean_rows(table, "logo"), keys)[keys + [metric]]
-    logo = logo.rename(columns={metric: "value"}).assign(kind="logo")
-    unseen = pd.concat([frame for frame in (cross, logo) if len(frame)] or [cross], ignore_index=True)
+    held_out = {protocol: aggregate_over_seeds(clean_rows(table, protocol), keys)[keys + [metric]]
+                .rename(columns={metric: "value"}).assign(kind=protocol) for protocol in HELD_OUT_PROTOCOLS}
+    unseen = pd.concat([frame for frame in (cross, *held_out.values()) if len(frame)] or [cross], ignore_index=True)
     if unseen.empty:
         return pd.DataFrame()
     by_method = unseen.groupby(["method", "approach"])
@@ -230,7 +234,8 @@ def generalization_ranking(table: pd.DataFrame, metric: str, n: int = 10) -> pd.
         "n_unseen": by_method["value"].count(),
     })
     ranking["cross_mean"] = cross.groupby(["method", "approach"])["value"].mean()
-    ranking["logo_mean"] = logo.groupby(["method", "approach"])["value"].mean()
+    for protocol, frame in held_out.items():
+        ranking[f"{protocol}_mean"] = frame.groupby(["method", "approach"])["value"].mean()
     ranking["within_mean"] = method_means(clean_rows(table, "within"), metric)
     ranking["robustness_mean"] = method_means(perturbed_rows(table), metric)
     ranking = ranking.reset_index()
@@ -250,12 +255,12 @@ def perturbed_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[(table["protocol"] == "robustness") & (table["perturbation"] != "none")]
 
 
-def logo_table(table: pd.DataFrame, metric: str, n: int = 5) -> pd.DataFrame:
-    """Top `n` methods under leave-one-generator-out: method x held-out test set, plus mean.
+def held_out_table(table: pd.DataFrame, metric: str, protocol: str = "logo", n: int = 5) -> pd.DataFrame:
+    """Top `n` methods under a held-out protocol (HELD_OUT_PROTOCOLS): method x held-out test set, plus mean.
 
     Rows are indexed by method; the last column, "mean", is what they are ranked by.
     """
-    rows = aggregate_over_seeds(clean_rows(table, "logo"), ["method"] + PAIR_COLUMNS)
+    rows = aggregate_over_seeds(clean_rows(table, protocol), ["method"] + PAIR_COLUMNS)
     if rows.empty:
         return pd.DataFrame()
     matrix = rows.pivot_table(index="method", columns="test_dataset", values=metric, aggfunc="mean")
@@ -331,7 +336,7 @@ def clean_points(clean: pd.Series, perturbation: str) -> pd.DataFrame:
 
 
 def approach_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Best metric per approach and test set, per protocol (within, cross, logo).
+    """Best metric per approach and test set, per clean protocol (CLEAN_PROTOCOLS).
 
     Cross keeps only off-diagonal pairs. Empty unless both approaches were evaluated.
     Columns: protocol, test_dataset, approach, value, method.
@@ -339,7 +344,7 @@ def approach_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     if table["approach"].nunique() < 2:
         return pd.DataFrame()
     frames = []
-    for protocol in ("within", "cross", "logo"):
+    for protocol in CLEAN_PROTOCOLS:
         rows = aggregate_over_seeds(clean_rows(table, protocol), ["method", "approach"] + PAIR_COLUMNS)
         if protocol == "cross":
             rows = rows[rows["train_dataset"] != rows["test_dataset"]]
@@ -351,9 +356,9 @@ def approach_comparison(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def evaluated_datasets(table: pd.DataFrame) -> list[str]:
-    """Dataset names, without the "all but X" training sets of leave-one-generator-out."""
-    logo = table["protocol"] == "logo"
-    return sorted(set(datasets_in(table[~logo])) | set(table.loc[logo, "test_dataset"]))
+    """Dataset names, without the "all but X" training sets of the held-out protocols."""
+    held_out = table["protocol"].isin(HELD_OUT_PROTOCOLS)
+    return sorted(set(datasets_in(table[~held_out])) | set(table.loc[held_out, "test_dataset"]))
 
 
 def run_summary(table: pd.DataFrame) -> dict[str, str]:

@@ -72,7 +72,7 @@ RESULT_COLUMNS: list[str] = [
 ]
 """The column order of results.csv: keys, score metrics, measurements, class counts."""
 
-PROTOCOLS: tuple[str, ...] = ("within", "cross", "logo", "robustness")
+PROTOCOLS: tuple[str, ...] = ("within", "cross", "logo", "lodo", "robustness")
 APPROACHES: tuple[str, ...] = ("features", "finetune")
 NO_PERTURBATION = "none"
 
