@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +76,19 @@ def gaussian_blobs(n: int = 200, n_features: int = 32, seed: int = 0) -> tuple[n
 
 
 @pytest.fixture(scope="module")
+def one_torch_thread():
+    """On a shared 2-core machine, two OpenMP threads waiting on each other are ~5x slower than one.
+    Fine-tuning tests that compare weights with a subprocess's (OMP_NUM_THREADS=1) use one thread
+    too, so every run does its arithmetic in the same order."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
 def single_threaded_native_code():
     """One BLAS/OpenMP thread, as in the parallel experiment cells: on two shared cores,
     spin-waiting thread pools (HistGradientBoosting's OpenMP) can run 10x slower."""
@@ -102,3 +120,34 @@ def run_cli(*args: object) -> CliResult:
         code = run([str(a) for a in args])
         out, err = stdout.getvalue().decode("utf-8", "replace"), stderr.getvalue().decode("utf-8", "replace")
     return CliResult(int(code), out, err)
+
+
+def final_weights(run_dir: Path) -> dict:
+    """The network's tensors after a fine-tuning run's last epoch (its checkpoint)."""
+    import torch
+
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    import torch
+
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def kill_finetune_after_first_epoch(args: list[str], run_dir: Path) -> None:
+    """`deepfake-detect finetune ARGS` in a subprocess (one OpenMP thread), SIGKILLed as soon as
+    its first checkpoint is written: an interrupted run for `--resume` to finish."""
+    process = subprocess.Popen([sys.executable, "-m", "deepfake_detect", "finetune", *args],
+                               env=os.environ | {"OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while not (run_dir / "checkpoint.pt").exists():
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()

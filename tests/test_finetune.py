@@ -8,18 +8,19 @@ must end with the very same weights.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_real_fake_folder, run_cli
+from conftest import (
+    assert_same_weights,
+    final_weights,
+    kill_finetune_after_first_epoch,
+    make_real_fake_folder,
+    run_cli,
+)
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -34,6 +35,8 @@ from deepfake_detect.finetune.splits import split_dataset
 from deepfake_detect.runs import RESULT_COLUMNS
 from deepfake_detect.transforms.degrade import ROBUSTNESS_LEVELS, degrade
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = ["--arch", "resnet18", "--weights", "random", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
         "--image-size", "32", "--workers", "0", "--blur-prob", "0.5", "--jpeg-prob", "0.5"]
 
@@ -41,26 +44,6 @@ TINY = ["--arch", "resnet18", "--weights", "random", "--epochs", "2", "--batch-s
 def finetune(*args: object):
     """`deepfake-detect finetune ARGS` through the real command line."""
     return run_cli("finetune", *args)
-
-
-def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
-
-
-def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    different = [k for k in a if not torch.equal(a[k], b[k])]
-    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a shared 2-core machine, two OpenMP threads waiting on each other are ~5x slower than one.
-    The subprocess test uses one thread too, so every run does its arithmetic in the same order."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -161,16 +144,7 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(finished_run,
     and its final weights equal those of the run that was never interrupted."""
     run_dir = tmp_path / "killed"
     args = [str(data["train"]), "--out", str(run_dir), *TINY, "--bootstrap", "0"]
-    process = subprocess.Popen([sys.executable, "-m", "deepfake_detect", "finetune", *args], env=os.environ | {"OMP_NUM_THREADS": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        while not (run_dir / "checkpoint.pt").exists():
-            assert process.poll() is None, process.stderr.read().decode()
-            time.sleep(0.05)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        process.stderr.close()
+    kill_finetune_after_first_epoch(args, run_dir)
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
     assert not (run_dir / "results.csv").exists()
 

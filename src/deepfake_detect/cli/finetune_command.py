@@ -19,7 +19,8 @@ from .app import app
 from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOption, WorkersOption, out_option
 
 # Flags that live inside the nested `augment` section of the config.
-AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob"}
+AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
+                 "downscale_prob": "downscale_prob"}
 NOT_CONFIG = {"config", "resume"}
 
 
@@ -32,7 +33,8 @@ def finetune(
     out: Annotated[Optional[Path], out_option("Run folder (checkpoints, results, report, detector/)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML with any of these options; flags override it")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs (the recipe's 80 assumes a GPU)")] = 80,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per SGD step")] = 128,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Images per SGD step (with --paired, batch-size // 2 whole pairs)")] = 128,
     lr: Annotated[float, typer.Option(help="SGD learning rate; 1e-5 suits 80 epochs, raise it for short runs")] = 1e-5,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
     image_size: Annotated[int, typer.Option(min=8, help="Network input size in pixels")] = 256,
@@ -48,8 +50,15 @@ def finetune(
         help="Chance of Gaussian blur, sigma ~ U[0, 3] (CNNDetection used 0.1 or 0.5)")] = 0.1,
     jpeg_prob: Annotated[float, typer.Option(
         help="Chance of JPEG re-encoding, quality ~ U{30..100} (CNNDetection used 0.1 or 0.5)")] = 0.1,
+    downscale_prob: Annotated[float, typer.Option(
+        help="Chance of down-scaling: a region 1.1-2x the crop size resized down to it (bicubic; "
+             "never the whole image)")] = 0.0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips")] = True,
     crop: Annotated[bool, typer.Option("--crop/--no-crop", help="Random crops")] = True,
+    paired: Annotated[bool, typer.Option(
+        "--paired/--no-paired",
+        help="Train on aligned pairs (a manifest with groups, as make-fakes writes): each group's real and one "
+             "of its fakes, augmented alike, in the same batch; validation and test stay image by image")] = False,
     early_stopping: Annotated[Optional[int], typer.Option(
         help="Stop after N epochs without a better validation AUC")] = None,
     schedule: Annotated[str, typer.Option(help="Learning-rate schedule: none | cosine | step")] = "none",

@@ -147,8 +147,10 @@ def image_loader(
     shuffle: bool = False,
     seed: int = 0,
     prefetch: int = 2,
+    collate_fn: Callable[[list], ImageBatch] = collate,
 ) -> DataLoader:
     """Batches of `images` (`ImageBatch`), decoded in `workers` processes (0: in this one).
+    (A dataset whose items are not single `LoadedImage`s brings its own `collate_fn`.)
 
     The loader's generator is seeded with `seed`, which fixes the shuffling order and every
     worker's torch seed; `seed_worker` makes Python's and numpy's follow. An epoch is thus
@@ -159,7 +161,7 @@ def image_loader(
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=workers,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         generator=torch.Generator().manual_seed(seed),
         worker_init_fn=seed_worker,
         prefetch_factor=prefetch if workers else None,

@@ -1,4 +1,4 @@
-"""Training-time augmentation: CNNDetection's blur + JPEG, random crops and flips.
+"""Training-time augmentation: CNNDetection's blur + JPEG, random crops, flips and down-scaling.
 
 Wang et al. (CVPR 2020, "CNN-generated images are surprisingly easy to spot... for now")
 found that training on blurred and JPEG-compressed copies (Gaussian sigma ~ U[0, 3], quality
@@ -9,6 +9,12 @@ accuracy. 0.1 is the default here; 0.5 trades more clean accuracy for more robus
 All randomness is drawn from torch's generator, which the DataLoader seeds per worker from
 the run seed, so an epoch's augmentations are the same on every run with the same seed.
 
+The transform takes one image, or several that must get the same augmentation: called with
+(real, fake) of an aligned pair (`finetune --paired`), it draws once and gives both the same
+blur sigma, JPEG quality, crop position, down-scaling and flip, and returns both tensors.
+
+Order: (resize,) blur, JPEG, crop (or down-scale), flip.
+
 Geometry (the same as at test time, plus jitter):
 - "resize": the image is resized (bicubic) to the input size, as `build_preprocess` does at
   test time, then cropped at a random offset from a reflect-padded copy (an eighth of the
@@ -16,16 +22,24 @@ Geometry (the same as at test time, plus jitter):
   resized up first and cropped after, and train and test see the same scale.
 - "center_crop": no resampling (it would blur the traces); random crops of the input size,
   zero-padded where the image is smaller, as the test-time centre crop pads.
+
+Down-scaling (`downscale_prob`, off by default): with that chance the crop takes a region
+`downscale_factor` (1.1-2) times the input size instead, at the same random position (the
+centre without `crop`), and resizes that region down to the input size (Pillow's bicubic), as
+a photo shrunk for the web loses and blends its pixel-level traces. The whole image is never
+resized: only the region. The region is at most what the image holds (its short side, or the
+input size if that is larger): under "center_crop" that is the image at native resolution,
+under "resize" only the padded copy (so at most 1.25x, and nothing without `crop`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torchvision.transforms.v2 as T
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..transforms.degrade import gaussian_blur, jpeg_reencode
 from ..transforms.preprocess import PreprocessPolicy, build_preprocess
@@ -43,23 +57,100 @@ class AugmentSpec(BaseModel):
     blur_sigma: tuple[float, float] = (0.0, 3.0)
     jpeg_prob: float = Field(0.1, ge=0, le=1)
     jpeg_quality: tuple[int, int] = (30, 100)
+    downscale_prob: float = Field(0.0, ge=0, le=1)
+    downscale_factor: tuple[float, float] = (1.1, 2.0)
+
+    @field_validator("downscale_factor")
+    @classmethod
+    def _shrinks(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"needs 1 <= low <= high (a region larger than the crop), not {list(value)}")
+        return value
+
+
+Images = Image.Image | tuple[Image.Image, ...]
+
+
+def _as_called(images: Sequence[Image.Image]) -> Images:
+    """One image back for one image in, a tuple for several (torchvision v2's convention)."""
+    return images[0] if len(images) == 1 else tuple(images)
+
+
+def _as_tuple(images: Images) -> tuple[Image.Image, ...]:
+    return (images,) if isinstance(images, Image.Image) else images
 
 
 class BlurJpeg:
-    """CNNDetection's `data_augment`: blur, then JPEG, each with its own probability."""
+    """CNNDetection's `data_augment`: blur, then JPEG, each with its own probability; one draw
+    for all the images of a call."""
 
     def __init__(self, spec: AugmentSpec):
         self.spec = spec
 
-    def __call__(self, img: Image.Image) -> Image.Image:
+    def __call__(self, *images: Image.Image) -> Images:
         spec = self.spec
+        sigma = quality = None
         if spec.blur_prob and torch.rand(()) < spec.blur_prob:
             low, high = spec.blur_sigma
-            img = gaussian_blur(img, low + float(torch.rand(())) * (high - low))
+            sigma = low + float(torch.rand(())) * (high - low)
         if spec.jpeg_prob and torch.rand(()) < spec.jpeg_prob:
             low, high = spec.jpeg_quality
-            img = jpeg_reencode(img, int(torch.randint(low, high + 1, ())))
-        return img
+            quality = int(torch.randint(low, high + 1, ()))
+        out = []
+        for img in images:
+            if sigma is not None:
+                img = gaussian_blur(img, sigma)
+            if quality is not None:
+                img = jpeg_reencode(img, quality)
+            out.append(img)
+        return _as_called(out)
+
+
+class CropDownscale:
+    """The crop of the input size (random, or the centre without `crop`), or with
+    `downscale_prob` a larger region resized down to it; one position for all the images of a call."""
+
+    def __init__(self, policy: PreprocessPolicy, size: int, spec: AugmentSpec):
+        self.policy, self.size, self.spec = policy, size, spec
+        self.padding = max(1, size // 8)
+
+    def __call__(self, *images: Image.Image) -> Images:
+        region = self.region(images[0])
+        crop = self.cropper(region)
+        if crop is not None:
+            images = _as_tuple(crop(*images))
+        if region != self.size:
+            images = tuple(img.resize((self.size, self.size), Image.Resampling.BICUBIC) for img in images)
+        return _as_called(images)
+
+    def region(self, img: Image.Image) -> int:
+        """The side of the square to take: the input size, or with `downscale_prob` a random
+        multiple of it, as large as the image allows."""
+        spec = self.spec
+        if not (spec.downscale_prob and torch.rand(()) < spec.downscale_prob):
+            return self.size
+        low, high = spec.downscale_factor
+        wanted = int(self.size * (low + float(torch.rand(())) * (high - low)))
+        if self.policy == "resize":  # the image is the input size; only the padding gives room
+            room = self.size + 2 * self.padding if self.spec.crop else self.size
+        else:
+            room = max(self.size, min(img.size))
+        return max(self.size, min(wanted, room))
+
+    def cropper(self, region: int) -> Callable | None:
+        if self.policy == "resize":
+            return T.RandomCrop(region, padding=self.padding, padding_mode="reflect") if self.spec.crop else None
+        return T.RandomCrop(region, pad_if_needed=True) if self.spec.crop else T.CenterCrop(region)
+
+
+class Each:
+    """A one-image transform applied to each image of a call (nothing random to share)."""
+
+    def __init__(self, transform: Callable[[Image.Image], torch.Tensor]):
+        self.transform = transform
+
+    def __call__(self, *images: Image.Image) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return _as_called([self.transform(img) for img in images])
 
 
 def build_train_transform(
@@ -68,23 +159,19 @@ def build_train_transform(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     augment: AugmentSpec,
-) -> Callable[[Image.Image], torch.Tensor]:
-    """PIL RGB image -> augmented, normalised tensor (3, size, size)."""
+) -> Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]:
+    """PIL RGB image -> augmented, normalised tensor (3, size, size); several images (a real
+    and its aligned fake, of one size) -> a tuple of tensors, all augmented alike."""
     if not augment.enabled:
-        return build_preprocess(policy, size, mean, std)
+        return Each(build_preprocess(policy, size, mean, std))
     steps: list[Callable] = []
     if policy == "resize":
         steps.append(T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True))
     if augment.blur_prob or augment.jpeg_prob:
         steps.append(BlurJpeg(augment))
-    if augment.crop:
-        if policy == "resize":
-            steps.append(T.RandomCrop(size, padding=max(1, size // 8), padding_mode="reflect"))
-        else:
-            steps.append(T.RandomCrop(size, pad_if_needed=True))
-    elif policy == "center_crop":
-        steps.append(T.CenterCrop(size))
+    steps.append(CropDownscale(policy, size, augment))
     if augment.flip:
         steps.append(T.RandomHorizontalFlip())
-    steps += [T.PILToTensor(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))]
+    # tv_tensors images, not plain tensors: with several plain tensors, v2 transforms only the first.
+    steps += [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std)), T.ToPureTensor()]
     return T.Compose(steps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..backbones import list_finetunable
 from .augment import AugmentSpec
@@ -33,6 +33,8 @@ class FinetuneConfig(BaseModel):
     val_size: float = Field(0.1, gt=0, lt=1)
     seed: int = 0
     augment: AugmentSpec = AugmentSpec()
+    paired: bool = Field(False, description="train on aligned pairs: a group's real and one of its fakes, "
+                         "augmented alike, side by side in a batch (finetune/pairs.py)")
     early_stopping: int | None = Field(None, ge=1, description="patience in epochs")
     schedule: Literal["none", "cosine", "step"] = "none"
     test: list[str] = []
@@ -49,6 +51,12 @@ class FinetuneConfig(BaseModel):
         if value not in list_finetunable():
             raise ValueError(f"unknown architecture '{value}'; choose from {', '.join(list_finetunable())}")
         return value
+
+    @model_validator(mode="after")
+    def _pairs_fit_a_batch(self) -> FinetuneConfig:
+        if self.paired and self.batch_size < 2:
+            raise ValueError("paired training needs a batch size of 2 or more (a batch holds whole pairs)")
+        return self
 
     def training_view(self) -> dict[str, Any]:
         """The options an interrupted run must resume with unchanged."""

@@ -1,9 +1,9 @@
 """Fine-tuning images, through the one loader (`data.loader`), and the seeds of each epoch.
 
-Determinism: every random draw (shuffling, augmentation, dropout) is derived from
-(run seed, epoch). The loader's generator is seeded with it, which fixes the order and the
-seed of each worker, so an epoch is the same whether it runs straight through or after a
-`--resume`, and nothing random has to be carried in a checkpoint.
+Determinism: every random draw (shuffling, augmentation, dropout, and with `--paired` each
+group's fake) is derived from (run seed, epoch). The loader's generator is seeded with it,
+which fixes the order and the seed of each worker, so an epoch is the same whether it runs
+straight through or after a `--resume`, and nothing random has to be carried in a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ..data import ImageRecord
-from ..data.loader import ImageTensors
+from ..data.loader import ImageTensors, image_loader
 from ..transforms.preprocess import Preprocessing
 from .augment import build_train_transform
 from .config import FinetuneConfig
+from .pairs import PairTensors, collate_pairs, pair_groups
 
 
 def preprocessing(config: FinetuneConfig, info) -> Preprocessing:
@@ -26,10 +28,29 @@ def preprocessing(config: FinetuneConfig, info) -> Preprocessing:
     return Preprocessing.for_backbone(info, config.preprocess, size=config.image_size)
 
 
-def training_images(records: Sequence[ImageRecord], config: FinetuneConfig, prep: Preprocessing) -> ImageTensors:
-    """Augmented training images (crops, flips, blur + JPEG), decoded like the detector decodes."""
+def training_images(records: Sequence[ImageRecord], config: FinetuneConfig,
+                    prep: Preprocessing) -> ImageTensors | PairTensors:
+    """Augmented training images (crops, flips, blur + JPEG, down-scaling), decoded like the
+    detector decodes; with `paired`, aligned pairs augmented alike."""
     transform = build_train_transform(prep.policy, prep.size, prep.mean, prep.std, config.augment)
+    if config.paired:
+        return PairTensors(pair_groups(records, "the training split"), transform, max_pixels=config.max_pixels,
+                           draft_size=prep.draft_size)
     return _images(records, transform, config, prep)
+
+
+def epoch_batches(images: ImageTensors | PairTensors, config: FinetuneConfig, workers: int,
+                  seed: int) -> DataLoader:
+    """One epoch's shuffled training batches of `config.batch_size` images (whole pairs:
+    batch_size // 2 of them, each group's fake drawn from `seed`)."""
+    if isinstance(images, PairTensors):
+        return image_loader(images.for_epoch(seed), config.batch_size // 2, workers, shuffle=True, seed=seed,
+                            collate_fn=collate_pairs)
+    return image_loader(images, config.batch_size, workers, shuffle=True, seed=seed)
+
+
+def image_count(images: ImageTensors | PairTensors) -> int:
+    return images.n_images if isinstance(images, PairTensors) else len(images)
 
 
 def evaluation_images(records: Sequence[ImageRecord], config: FinetuneConfig, prep: Preprocessing) -> ImageTensors:

@@ -21,7 +21,17 @@ from ..evaluate.metrics import compute_metrics
 from ..runtime import best_device
 from .config import FinetuneConfig
 from .curves import CurvePlotter, write_history
-from .data import BadFileReporter, epoch_seed, evaluation_images, preprocessing, seed_everything, training_images
+from .data import (
+    BadFileReporter,
+    epoch_batches,
+    epoch_seed,
+    evaluation_images,
+    image_count,
+    preprocessing,
+    seed_everything,
+    training_images,
+)
+from .pairs import PairTensors
 from .splits import Splits
 from .state import (
     Trainer,
@@ -38,15 +48,15 @@ BEST_WEIGHTS_FILE = "best.safetensors"
 EpochCallback = Callable[[dict[str, float]], None]
 
 
-def train_one_epoch(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, epoch: int, workers: int,
-                    report_bad: BadFileReporter) -> float:
+def train_one_epoch(trainer: Trainer, images: ImageTensors | PairTensors, config: FinetuneConfig, epoch: int,
+                    workers: int, report_bad: BadFileReporter) -> float:
     """Mean training cross-entropy over the epoch."""
     seed = epoch_seed(config.seed, epoch)
     seed_everything(seed)
     trainer.network.train()
     loss_sum, seen = 0.0, 0
-    loader = image_loader(images, config.batch_size, workers, shuffle=True, seed=seed)
-    with progress_bar(f"epoch {epoch}/{config.epochs}", total=len(images)) as advance:
+    loader = epoch_batches(images, config, workers, seed)
+    with progress_bar(f"epoch {epoch}/{config.epochs}", total=image_count(images)) as advance:
         for batch in loader:
             report_bad(batch.bad)
             # BatchNorm cannot train on one image whose feature map has shrunk to 1x1.

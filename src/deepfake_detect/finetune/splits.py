@@ -9,6 +9,7 @@ import numpy as np
 from ..data import Dataset, ImageRecord, load_dataset
 from ..evaluate.splits import split_by_id
 from .config import FinetuneConfig
+from .pairs import pair_groups
 
 
 @dataclass
@@ -23,8 +24,12 @@ class Splits:
 
 
 def load_training_data(config: FinetuneConfig) -> Dataset:
-    dataset = load_dataset(config.dataset, config.data_root, config.max_per_class, config.seed)
-    return dataset.check_usable()
+    """The dataset, checked before any work: two classes, and with `paired` whole groups."""
+    dataset = load_dataset(config.dataset, config.data_root, config.max_per_class, config.seed).check_usable()
+    if config.paired:
+        sampled = f" (sampled by --max-per-class {config.max_per_class})" if config.max_per_class else ""
+        pair_groups(dataset.records, config.dataset + sampled)
+    return dataset
 
 
 def split_dataset(dataset: Dataset, test_size: float, val_size: float, seed: int) -> Splits:

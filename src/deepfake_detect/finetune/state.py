@@ -120,9 +120,10 @@ def restore_checkpoint(path: Path, trainer: Trainer, config: FinetuneConfig) -> 
     payload = torch.load(path, map_location=trainer.device, weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise FinetuneError(f"{path}: unknown checkpoint format {payload.get('format')!r}")
-    changed = sorted(k for k, v in config.training_view().items() if payload["config"].get(k) != v)
+    saved, now = saved_training_view(payload["config"], config), config.training_view()
+    changed = sorted(k for k, v in now.items() if saved.get(k) != v)
     if changed:
-        details = ", ".join(f"{k}: {payload['config'].get(k)!r} -> {config.training_view()[k]!r}" for k in changed)
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise FinetuneError(f"cannot resume {path.parent}: training options changed ({details})")
     trainer.network.load_state_dict(payload["model"])
     trainer.optimizer.load_state_dict(payload["optimizer"])
@@ -130,6 +131,17 @@ def restore_checkpoint(path: Path, trainer: Trainer, config: FinetuneConfig) -> 
         trainer.scheduler.load_state_dict(payload["scheduler"])
     trainer.scaler.load_state_dict(payload["scaler"])
     return TrainingState(**payload["state"])
+
+
+def saved_training_view(saved: dict, config: FinetuneConfig) -> dict:
+    """A checkpoint's training options, with those added since it was written at their defaults
+    (which reproduce what it trained with), so an older run still resumes."""
+    from pydantic import ValidationError
+
+    try:
+        return FinetuneConfig.model_validate({**saved, "out": config.out}).training_view()
+    except ValidationError:
+        return saved
 
 
 def save_weights(network: nn.Module, path: Path) -> None:
