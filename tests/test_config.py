@@ -58,6 +58,7 @@ def test_a_missing_file_or_a_folder_is_one_line(tmp_path):
     ({"protocols": {"robustness": {"downscale": [1.5]}}}, "protocols.robustness.downscale.0: Input should be less than or equal to 1"),
     ({"protocols": {"within": None, "robustness": {}}}, "robustness needs protocols.within"),
     ({"protocols": {"robustness": {"datasets": ["e"]}}}, "unknown robustness dataset 'e'"),
+    ({"protocols": {"cross": {"d": ["nope"]}}}, "unknown cross dataset 'nope'"),
     ({"transforms": ["blur", {"name": "blur"}]}, "transforms: blur given twice"),
     ({"datasets": {"all-but-e": "a", "e": "b"}, "protocols": {"lodo": True}},
      "dataset 'all-but-e': with protocols.lodo, names starting with 'all-but-' are kept for the pooled training sets"),

@@ -129,6 +129,19 @@ def test_one_classifier_twice_and_two_blurs_are_distinct_methods(tmp_path, two_d
     assert results["transform"].nunique() == 2
 
 
+def test_cross_pairs_keep_only_the_cells_asked_for(tmp_path, two_datasets):
+    # e.g. a training set that holds another set's reals must not be tested on that set
+    datasets = two_datasets | {"gamma": str(make_real_fake_folder(tmp_path / "gamma", per_class=16, size=32, seed=3))}
+    config = load_config(write_config(
+        tmp_path / "grid.yaml", datasets=datasets, reductions=["none"], classifiers=["linear_probe"],
+        protocols={"within": None, "cross": {"alpha": ["beta", "gamma"], "gamma": ["beta"]}}, jobs=1,
+    ))
+    results = run_grid(config, tmp_path / "run")
+    assert sorted(zip(results.train_dataset, results.test_dataset)) == [
+        ("alpha", "beta"), ("alpha", "gamma"), ("gamma", "beta")]
+    assert results.auc.notna().all()
+
+
 def worker_pids(parent: int) -> set[int]:
     """Live processes whose parent is `parent` (from /proc)."""
     children = set()

@@ -87,7 +87,9 @@ class RobustnessProtocol(Strict):
 
 class Protocols(Strict):
     within: WithinProtocol | None = WithinProtocol()
-    cross: bool = True
+    cross: bool | dict[str, list[str]] = True
+    """True: train on each dataset, test on every other. A mapping `train: [test, ...]` keeps only
+    those pairs (when a training set holds another set's reals, testing there would not be fair)."""
     logo: bool = False
     lodo: bool = False
     """Leave one dataset out: train on all the other datasets pooled, test on it (three or more)."""
@@ -159,6 +161,10 @@ class GridConfig(Strict):
         for name in (robustness.datasets or []) if robustness else []:
             if name not in self.datasets:
                 raise UnknownNameError("robustness dataset", name, list(self.datasets))
+        cross = self.protocols.cross if isinstance(self.protocols.cross, dict) else {}
+        for name in [*cross, *(test for tests in cross.values() for test in tests)]:
+            if name not in self.datasets:
+                raise UnknownNameError("cross dataset", name, list(self.datasets))
         if robustness and not self.protocols.within:
             raise ValueError("protocols.robustness needs protocols.within (it retrains on the within split)")
         labels = [transform_label(t) for t in self.transforms]

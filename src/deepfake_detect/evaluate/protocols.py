@@ -75,11 +75,15 @@ def within_tasks(table: FeatureTable, test_size: float, seeds: list[int]) -> lis
     return tasks
 
 
-def cross_tasks(tables: dict[str, FeatureTable], seed: int) -> list[Task]:
-    """Train on all of A, test on all of every other B: the generalization matrix."""
+def cross_tasks(tables: dict[str, FeatureTable], seed: int, pairs: dict[str, list[str]] | None = None) -> list[Task]:
+    """Train on all of A, test on all of every other B: the generalization matrix.
+
+    `pairs` (train -> tests) keeps only those cells of the matrix.
+    """
     tasks = []
     for name, table in tables.items():
-        others = [TestSet("cross", other, np.arange(len(t.y))) for other, t in tables.items() if other != name]
+        wanted = (lambda other: other != name) if pairs is None else (lambda other: other in pairs.get(name, ()))
+        others = [TestSet("cross", other, np.arange(len(t.y))) for other, t in tables.items() if wanted(other)]
         if others:
             tasks.append(Task(name, np.arange(len(table.y)), seed, others, "cross"))
     return tasks

@@ -48,7 +48,7 @@ def protocol_tasks(config: GridConfig, tables: dict[str, FeatureTable]) -> list[
         for table in tables.values():
             tasks += within_tasks(table, protocols.within.test_size, protocols.within.seeds)
     if protocols.cross:
-        tasks += cross_tasks(tables, config.seed)
+        tasks += cross_tasks(tables, config.seed, protocols.cross if isinstance(protocols.cross, dict) else None)
     if protocols.logo:
         for table in tables.values():
             tasks += leave_one_generator_out_tasks(table, config.seed)
