@@ -119,6 +119,25 @@ def test_a_grid_reference_entry_is_a_row_with_approach_reference(twin, images, t
     assert "Published reference detectors" in text and "ferretnet_s / published reference" in text
 
 
+def test_labelled_detector_entries_name_their_rows(twin, images, tmp_path):
+    # two runs of one architecture must not merge into one method: a mapping labels each folder
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "grid.yaml"
+    config.write_text(yaml.safe_dump({
+        "datasets": {"patterns": str(images)}, "backbones": ["fft_spectrum"], "classifiers": ["lda"],
+        "reference": {"ferret_a": str(twin), "ferret_b": "../" + str(twin.relative_to(twin.parents[1]))},
+        "bootstrap": 10, "cache": str(tmp_path / "cache"), "jobs": 1, "protocols": {"within": None},
+    }))
+    (tmp_path / twin.parent.name).symlink_to(twin.parent)  # a relative path resolves against the config
+    loaded = load_config(config)
+    assert [label for label, _ in loaded.detector_entries()] == ["ferret_a", "ferret_b"]
+    results = run_grid(loaded, tmp_path / "run")
+    rows = results[results["approach"] == "reference"]
+    assert sorted(rows["backbone"]) == ["ferret_a", "ferret_b"] and rows["cell_id"].nunique() == 2
+    assert rows["auc"].nunique() == 1  # the same detector on the same images
+    assert len(run_grid(loaded, tmp_path / "run")) == len(results)  # finished cells are recognised
+
+
 @pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="../shared/weights/ferretnet is not beside this checkout")
 def test_the_published_checkpoint_becomes_a_detector(tmp_path):
     result = run_cli("reference", "ferretnet_s", "--weights", SHARED_WEIGHTS, "-o", tmp_path / "ferretnet")

@@ -115,9 +115,10 @@ class GridConfig(Strict):
     classifiers: dict[str, dict[str, Any]] = {"linear_probe": {}}
     """label -> parameters (`search: true` for a small search over C); before '@': the classifier."""
     protocols: Protocols = Protocols()
-    finetuned: list[str] = []
-    """Detector folders of fine-tuned networks to evaluate beside the grid (Approach 1)."""
-    reference: list[str] = []
+    finetuned: list[str] | dict[str, str] = []
+    """Detector folders of fine-tuned networks to evaluate beside the grid (Approach 1); as a
+    mapping `label: folder`, the label names the rows (two runs of one architecture differ)."""
+    reference: list[str] | dict[str, str] = []
     """Detector folders of published reference detectors (`deepfake-detect reference`), evaluated
     like `finetuned:` entries; their rows have approach "reference"."""
     cache: str | None = None
@@ -198,6 +199,11 @@ class GridConfig(Strict):
 
     def classifier_steps(self) -> list[Step]:
         return [Step(label, registry_name(label), params) for label, params in self.classifiers.items()]
+
+    def detector_entries(self) -> list[tuple[str | None, str]]:
+        """(row label or None for the detector's own name, folder) of `finetuned:`, then `reference:`."""
+        return [(label, folder) for entries in (self.finetuned, self.reference)
+                for label, folder in (entries.items() if isinstance(entries, dict) else ((None, f) for f in entries))]
 
     def feature_sources(self) -> list[str]:
         """What the grid evaluates as backbones: `backbones`, then each fusion as `fusion:<label>`."""
@@ -295,8 +301,9 @@ def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
         update["cache"] = resolve(config.cache)
     if config.data_root:
         update["data_root"] = resolve(config.data_root)
-    update["finetuned"] = [resolve(f) for f in config.finetuned]
-    update["reference"] = [resolve(f) for f in config.reference]
+    for key in ("finetuned", "reference"):
+        entries = getattr(config, key)
+        update[key] = {k: resolve(v) for k, v in entries.items()} if isinstance(entries, dict) else [resolve(f) for f in entries]
     return config.model_copy(update=update)
 
 

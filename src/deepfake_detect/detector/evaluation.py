@@ -89,9 +89,9 @@ def score_records(
     return Scored(np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64), time.perf_counter() - started)
 
 
-def detector_cell_id(detector: Detector, cell: DetectorCell, seed: int, bootstrap: int) -> str:
+def detector_cell_id(detector: Detector, cell: DetectorCell, seed: int, bootstrap: int, label: str | None = None) -> str:
     paths = "\n".join(str(r.path) for r in cell.records).encode()
-    return cell_id({
+    return cell_id(({"label": label} if label else {}) | {
         "approach": detector.kind,
         "detector_files": detector.spec.files,
         "threshold": detector.threshold,
@@ -105,12 +105,14 @@ def detector_cell_id(detector: Detector, cell: DetectorCell, seed: int, bootstra
     })
 
 
-def detector_row(detector: Detector, cell: DetectorCell, facts: TrainingFacts, scored: Scored, bootstrap: int) -> dict:
-    """A results row (runs.schema columns) for one scored cell."""
+def detector_row(detector: Detector, cell: DetectorCell, facts: TrainingFacts, scored: Scored, bootstrap: int,
+                 label: str | None = None) -> dict:
+    """A results row (runs.schema columns) for one scored cell; `label` names the method in place
+    of the network's name."""
     metrics = compute_metrics(scored.y_true, scored.scores, threshold=detector.threshold,
                               n_bootstrap=bootstrap, seed=facts.seed)
     return {
-        "cell_id": detector_cell_id(detector, cell, facts.seed, bootstrap),
+        "cell_id": detector_cell_id(detector, cell, facts.seed, bootstrap, label),
         "approach": detector.kind,
         "protocol": cell.protocol,
         "train_dataset": facts.train_dataset,
@@ -118,7 +120,7 @@ def detector_row(detector: Detector, cell: DetectorCell, facts: TrainingFacts, s
         "perturbation": cell.degradation.kind if cell.degradation else "none",
         "level": cell.degradation.level if cell.degradation else math.nan,
         "transform": "none",
-        "backbone": detector.spec.backbone.name,
+        "backbone": label or detector.spec.backbone.name,
         "reduction": "none",
         "classifier": detector.kind,
         "seed": facts.seed,
@@ -139,17 +141,18 @@ def evaluate_detector_cells(
     batch_size: int = 32,
     workers: int = 0,
     on_bad: Callable[[str], None] = warn,
+    label: str | None = None,
 ) -> list[str]:
     """Score every cell not yet in `ledger` and record it there; the cell ids, in order."""
     ids = []
     for cell in cells:
-        cid = detector_cell_id(detector, cell, facts.seed, bootstrap)
+        cid = detector_cell_id(detector, cell, facts.seed, bootstrap, label)
         ids.append(cid)
         if cid in ledger:
             continue
         scored = score_records(detector, cell.records, cell.degradation, batch_size, workers,
-                               f"{detector.spec.backbone.name} on {cell.label()}", on_bad)
-        ledger.append(detector_row(detector, cell, facts, scored, bootstrap), scored.y_true, scored.scores)
+                               f"{label or detector.spec.backbone.name} on {cell.label()}", on_bad)
+        ledger.append(detector_row(detector, cell, facts, scored, bootstrap, label), scored.y_true, scored.scores)
     return ids
 
 
@@ -176,7 +179,7 @@ def grid_cells(detector: Detector, datasets: dict[str, Dataset], config: GridCon
 
 
 def evaluate_finetuned_detector(
-    detector_dir: Path, datasets: dict[str, Dataset], config: GridConfig, ledger: Ledger
+    detector_dir: Path, datasets: dict[str, Dataset], config: GridConfig, ledger: Ledger, label: str | None = None
 ) -> list[str]:
     """Score a saved detector on the grid's datasets, recording each cell in `ledger`.
 
@@ -185,4 +188,4 @@ def evaluate_finetuned_detector(
     """
     detector = Detector.load(detector_dir)
     cells, facts = grid_cells(detector, datasets, config)
-    return evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size)
+    return evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size, label=label)

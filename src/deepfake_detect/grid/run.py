@@ -139,8 +139,9 @@ class Grid:
         """Fine-tuned and reference detectors on the grid's own test sets, into the same ledger."""
         from ..detector.evaluation import evaluate_finetuned_detector
 
-        for detector_dir in [*self.config.finetuned, *self.config.reference]:
-            self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger)
+        for label, detector_dir in self.config.detector_entries():
+            self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger,
+                                                                label)
 
     def write(self, results: pd.DataFrame, seconds: float) -> None:
         write_results(self.run_dir, results)
