@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
+from deepfake_detect.backbones.finetuned import build_finetune_network
 from deepfake_detect.backbones.ferretnet import build_ferretnet, ferret_fake_probability, ferret_tensor
-from deepfake_detect.backbones.patchnet import PatchNet, build_patchnet
+from deepfake_detect.backbones.patchnet import build_patchnet
 from deepfake_detect.data.images import load_rgb
 from deepfake_detect.evaluate.metrics import compute_metrics
 from deepfake_detect.runtime import atomic_write_bytes, atomic_write_text, json_safe
@@ -59,6 +60,9 @@ STORED_SIDE = 384
 class Settings:
     pairs: str
     residual: str = "npr"
+    network: str = "patchnet"
+    """"patchnet" (a small CNN on the `residual`, random init) or a fine-tunable backbone name
+    (e.g. efficientnet_lite0: its pretrained weights, end to end, on the same pairs)."""
     jpeg_aug: bool = True
     epochs: int = 6
     crop: int = 64
@@ -74,6 +78,8 @@ class Settings:
     test_crops: int = 4
     max_test_per_class: int = 0
     """0 = every test image."""
+    match_spectrum: bool = False
+    """Give each real crop its fake's radial power spectrum (see `match_spectrum`)."""
 
 
 # ---------------------------------------------------------------- training material
@@ -143,9 +149,12 @@ def augment_pair(real: np.ndarray, fake: np.ndarray, s: Settings, rng: random.Ra
     flip = rng.random() < 0.5
     sigma = rng.uniform(0.2, 1.2) if rng.random() < s.blur_p else 0.0
     quality = rng.randint(30, 100) if s.jpeg_aug and rng.random() < s.jpeg_p else None
+    crops = [array[top : top + region, left : left + region] for array in (real, fake)]
+    if s.match_spectrum:
+        crops[0] = match_spectrum(*crops)
     out = []
-    for array in (real, fake):
-        image = Image.fromarray(array[top : top + region, left : left + region])
+    for array in crops:
+        image = Image.fromarray(array)
         if region != s.crop:
             image = image.resize((s.crop, s.crop), Image.BICUBIC)
         if flip:
@@ -156,6 +165,27 @@ def augment_pair(real: np.ndarray, fake: np.ndarray, s: Settings, rng: random.Ra
             image = _jpeg(image, quality)
         out.append(image)
     return out[0], out[1]
+
+
+def match_spectrum(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+    """The real crop filtered so that its radially averaged power spectrum is the fake's.
+
+    An autoencoder's reconstruction is a little blurrier than its source, so a network trained
+    on aligned pairs learns "smooth means fake": a content cue that ranks soft-focus portraits
+    as fake and sharp generated faces as real. A zero-phase filter, one gain per frequency
+    ring, takes that cue away; the decoder's narrow-band periodic traces and its local
+    structure stay as the only difference.
+    """
+    height, width = real.shape[:2]
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
+    rings = np.minimum((np.hypot(fy, fx) * min(height, width)).round().astype(int), min(height, width) // 2 * 2)
+    spectra = [np.fft.fft2(a.astype(np.float32), axes=(0, 1)) for a in (real, fake)]
+    power = [np.bincount(rings.ravel(), (np.abs(f) ** 2).sum(2).ravel(), minlength=rings.max() + 1) for f in spectra]
+    gain = np.sqrt(power[1] / np.maximum(power[0], 1e-6))
+    gain[0] = 1.0
+    filtered = np.fft.ifft2(spectra[0] * gain[rings][:, :, None], axes=(0, 1)).real
+    return np.clip(filtered.round(), 0, 255).astype(np.uint8)
 
 
 def _jpeg(image: Image.Image, quality: int) -> Image.Image:
@@ -180,13 +210,33 @@ def pair_batch(pairs: list[Pair], s: Settings, rng: random.Random) -> tuple[torc
 # ---------------------------------------------------------------- training
 
 
-def train(s: Settings, out: Path, resume: bool) -> PatchNet:
+class Normalised(torch.nn.Module):
+    """A fine-tuned backbone fed [0, 1] pixels like the patch network: normalises first."""
+
+    def __init__(self, network: torch.nn.Module, mean, std):
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network((images - self.mean) / self.std)
+
+
+def build_network(s: Settings) -> torch.nn.Module:
+    if s.network == "patchnet":
+        return build_patchnet(s.residual, seed=s.seed)
+    network = build_finetune_network(s.network, "pretrained", seed=s.seed)
+    return Normalised(network, network.info.mean, network.info.std)
+
+
+def train(s: Settings, out: Path, resume: bool) -> torch.nn.Module:
     torch.set_num_threads(2)
     pairs = load_pairs(Path(s.pairs), s.max_groups, s.seed)
     n_val = max(4, len(pairs) // 10)
     train_pairs, val_pairs = pairs[n_val:], pairs[:n_val]
     print(f"{len(train_pairs)} training groups, {n_val} validation groups", flush=True)
-    network = build_patchnet(s.residual, seed=s.seed)
+    network = build_network(s)
     steps_per_epoch = max(1, s.crops_per_epoch // (2 * s.batch_pairs))
     optimizer = torch.optim.AdamW(network.parameters(), lr=s.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.epochs * steps_per_epoch)
@@ -229,7 +279,7 @@ def train(s: Settings, out: Path, resume: bool) -> PatchNet:
 
 
 @torch.no_grad()
-def validation_auc(network: PatchNet, pairs: list[Pair], s: Settings) -> float:
+def validation_auc(network: torch.nn.Module, pairs: list[Pair], s: Settings) -> float:
     """AUC on held-out groups, with the same augmentation (fixed seed) as training."""
     network.eval()
     rng = random.Random(12345)
@@ -243,7 +293,7 @@ def validation_auc(network: PatchNet, pairs: list[Pair], s: Settings) -> float:
     return compute_metrics(labels, scores.numpy(), n_bootstrap=0)["auc"]
 
 
-def _probability(network: PatchNet, batch: torch.Tensor) -> torch.Tensor:
+def _probability(network: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return torch.softmax(network(batch).float(), dim=1)[:, 1]
 
 
@@ -276,7 +326,7 @@ def fixed_crops(image: Image.Image, side: int, count: int) -> list[Image.Image]:
 
 
 @torch.no_grad()
-def patchnet_scores(network: PatchNet, images: list[Image.Image], s: Settings) -> np.ndarray:
+def patchnet_scores(network: torch.nn.Module, images: list[Image.Image], s: Settings) -> np.ndarray:
     network.eval()
     scores = []
     for image in images:
@@ -308,7 +358,8 @@ def measure(score, sets) -> dict[str, dict[str, float]]:
 def command_train(args: argparse.Namespace) -> None:
     s = Settings(pairs=str(Path(args.pairs).resolve()), residual=args.residual, jpeg_aug=not args.no_jpeg_aug,
                  epochs=args.epochs, crop=args.crop, crops_per_epoch=args.crops_per_epoch,
-                 max_test_per_class=args.max_test_per_class, seed=args.seed)
+                 max_test_per_class=args.max_test_per_class, seed=args.seed, network=args.network,
+                 lr=args.lr, downscale_p=args.downscale_p, match_spectrum=args.match_spectrum, jpeg_p=args.jpeg_p, batch_pairs=args.batch_pairs, test_crop=args.test_crop)
     out = RUNS / args.name
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "settings.json"
@@ -367,6 +418,13 @@ def main(argv: list[str] | None = None) -> None:
     run = commands.add_parser("train")
     run.add_argument("--pairs", default=str(ROOT / "runs" / "aligned"))
     run.add_argument("--residual", default="npr", choices=["npr", "median", "srm"])
+    run.add_argument("--network", default="patchnet", help="patchnet, or a fine-tunable backbone (efficientnet_lite0)")
+    run.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (1e-4 suits a pretrained backbone)")
+    run.add_argument("--downscale-p", type=float, default=0.1, help="chance of down-scaling a pair by 1.1-2x")
+    run.add_argument("--batch-pairs", type=int, default=16)
+    run.add_argument("--jpeg-p", type=float, default=0.6, help="chance of JPEG 30-100 on a pair")
+    run.add_argument("--match-spectrum", action="store_true", help="give each real crop its fake's radial spectrum")
+    run.add_argument("--test-crop", type=int, default=128)
     run.add_argument("--name", required=True)
     run.add_argument("--no-jpeg-aug", action="store_true")
     run.add_argument("--epochs", type=int, default=6)
