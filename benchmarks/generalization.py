@@ -5,6 +5,7 @@
         --name npr_jpeg [--no-jpeg-aug] [--epochs 6] [--resume]
     .venv/bin/python benchmarks/generalization.py ferretnet        # the reference row
     .venv/bin/python benchmarks/generalization.py table [--best]   # markdown table; --best saves it
+    .venv/bin/python benchmarks/generalization.py sharpness        # AUC of image sharpness alone
 
 Training material is a folder of *aligned pairs*: `manifest.csv` with path,label,generator,group
 where each group holds one real image and fakes made from it (autoencoder reconstructions,
@@ -381,6 +382,23 @@ def command_ferretnet(args: argparse.Namespace) -> None:
     atomic_write_text(out / "results.json", json.dumps(json_safe(results), indent=1))
 
 
+def command_sharpness(args: argparse.Namespace) -> None:
+    """How far a content statistic goes alone: the log-variance of the Laplacian as the fake
+    score ("sharper means fake"), AUC on every image of each test set."""
+    from scipy.ndimage import laplace
+
+    for name, root in TEST_SETS.items():
+        labels, scores = [], []
+        for label, folder in ((0, "real"), (1, "fake")):
+            for path in sorted((root / folder).iterdir()):
+                grey = np.asarray(load_rgb(path).convert("L"), dtype=np.float32)
+                labels.append(label)
+                scores.append(float(np.log(laplace(grey).var() + 1e-6)))
+        metrics = compute_metrics(labels, np.array(scores))
+        print(f"{name}: sharpness as the fake score, AUC {metrics['auc']:.3f} "
+              f"[{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}] ({len(labels)} images)")
+
+
 def _cell(results: dict, key: str) -> str:
     row = results.get(key)
     return f"{row['auc']:.3f} [{row['auc_low']:.2f}-{row['auc_high']:.2f}]" if row else "-"
@@ -435,13 +453,15 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--resume", action="store_true")
     ferret = commands.add_parser("ferretnet")
     ferret.add_argument("--max-test-per-class", type=int, default=0)
+    commands.add_parser("sharpness", help="AUC of image sharpness alone on each test set")
     table = commands.add_parser("table")
     table.add_argument("--best", action="store_true", help="copy the best run's weights and settings to runs/generalization/best/")
     args = parser.parse_args(argv)
     if args.command == "make-dev-pairs":
         make_dev_pairs(Path(args.source), Path(args.out), args.n)
     else:
-        {"train": command_train, "ferretnet": command_ferretnet, "table": command_table}[args.command](args)
+        {"train": command_train, "ferretnet": command_ferretnet, "table": command_table,
+         "sharpness": command_sharpness}[args.command](args)
 
 
 if __name__ == "__main__":
