@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 
 import deepfake_detect.backbones.ferretnet as ferretnet
 import deepfake_detect.backbones.patchnet as patchnet
+from deepfake_detect.backbones.patch_sizes import PATCH_WIDTHS
 import deepfake_detect.backbones.residual as residual
 from deepfake_detect.backbones import backbone_info, create_backbone
 from deepfake_detect.errors import WeightsError
@@ -20,7 +21,7 @@ from deepfake_detect.errors import WeightsError
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FERRET_FILE = SHARED / "weights" / "ferretnet" / "ferretnet-s-median-3.pth"
 RESIDUAL_BACKBONES = [f"{kind}_residual" for kind in residual.RESIDUALS]
-PATCH_BACKBONES = [f"patchnet_{kind}" for kind in residual.RESIDUALS]
+PATCH_BACKBONES = [f"patchnet_{kind}{size}" for size in PATCH_WIDTHS for kind in residual.RESIDUALS]
 
 
 def photo_like(n: int, side: int, seed: int = 0) -> torch.Tensor:
@@ -156,11 +157,13 @@ def test_patch_backbone_contract(name):
         create_backbone(name, "pretrained")
 
 
+@pytest.mark.parametrize("size, low, high", [("", 500_000, 1_500_000), ("_s", 100_000, 300_000)])
 @pytest.mark.parametrize("kind", list(residual.RESIDUALS))
-def test_patchnet_size_is_small(kind):
-    network = patchnet.build_patchnet(kind)
-    assert 100_000 <= sum(p.numel() for p in network.parameters()) <= 1_500_000
+def test_patchnet_size_is_small(kind, size, low, high):
+    network = patchnet.build_patchnet(kind, size=size)
+    assert low <= sum(p.numel() for p in network.parameters()) <= high
     assert network(torch.rand(3, 3, 40, 40)).shape == (3, 2)
+    assert create_backbone(f"patchnet_{kind}{size}", "random").info.embed_dim == network.head.in_features
 
 
 def test_patchnet_weights_round_trip_and_load_as_backbone(tmp_path):

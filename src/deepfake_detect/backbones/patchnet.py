@@ -25,12 +25,12 @@ from torch import nn
 
 from ..errors import WeightsError
 from .registry import read_state_dict
+from .patch_sizes import PATCH_WIDTHS
 from .residual import RESIDUAL_CHANNELS, RESIDUALS
 
-STAGE_WIDTHS = (32, 64, 128, 192)
-"""The last width is the feature size: the registry entries (patch_entries.py) declare it, and
-the backbone contract test checks that they agree."""
-STEM_WIDTH = 16
+STEM_WIDTH, STAGE_WIDTHS = PATCH_WIDTHS[""]
+"""The widths of the registered sizes live in patch_sizes.PATCH_WIDTHS (name suffix -> widths):
+the last width is the feature size the registry declares, which the contract test checks."""
 RESIDUAL_GAIN = 10.0
 """Residuals of [0, 1] pixels are a few hundredths; scaling them keeps the first layer's
 activations near unit size from the first step."""
@@ -75,20 +75,22 @@ class PatchFeatures(nn.Module):
 class PatchNet(nn.Module):
     """Patch features plus a two-way head: logits (N, 2), softmax[:, 1] = P(fake)."""
 
-    def __init__(self, residual: str, **widths):
+    def __init__(self, residual: str, size: str = ""):
         super().__init__()
-        self.features = PatchFeatures(residual, **widths)
+        stem_width, stage_widths = PATCH_WIDTHS[size]
+        self.features = PatchFeatures(residual, stem_width, stage_widths)
         self.head = nn.Linear(self.features.embed_dim, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
 
 
-def build_patchnet(residual: str, weights: str | Path = "random", seed: int = 0) -> PatchNet:
-    """A PatchNet, seeded random (the caller's RNG untouched) or loaded strictly from a file."""
+def build_patchnet(residual: str, weights: str | Path = "random", seed: int = 0, size: str = "") -> PatchNet:
+    """A PatchNet of a registered `size` (a name suffix of patch_sizes.PATCH_WIDTHS), seeded
+    random (the caller's RNG untouched) or loaded strictly from a file."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = PatchNet(residual)
+        network = PatchNet(residual, size)
     if str(weights) != "random":
         _load_exactly(network, Path(weights))
     return network
@@ -103,10 +105,11 @@ def _load_exactly(network: nn.Module, path: Path) -> None:
         raise WeightsError(f"{path}: does not fit the patch network: {str(exc).strip().splitlines()[0][:300]}") from None
 
 
-def patch_features(residual: str, weights_file: Path | None = None) -> PatchFeatures:
+def patch_features(residual: str, weights_file: Path | None = None, size: str = "") -> PatchFeatures:
     """The feature part of a patch network, optionally with trained weights (a features or a
     whole-PatchNet file: `features.*` keys are taken)."""
-    features = PatchFeatures(residual)
+    stem_width, stage_widths = PATCH_WIDTHS[size]
+    features = PatchFeatures(residual, stem_width, stage_widths)
     if weights_file is not None:
         state = read_state_dict(Path(weights_file))
         if any(key.startswith("features.") for key in state):  # a whole PatchNet file
