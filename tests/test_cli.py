@@ -55,6 +55,8 @@ ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
     "make-fakes": [("make-fakes", "{missing}", "{root}/fakes", "--generator", "tconv"),
                    ("make-fakes", "{data}", "{root}/fakes", "--generator", "no_such")],
     "adapt": [("adapt", "{missing}", "--fakes", "{data}", "-o", "{root}/adapted")],
+    "calibrate": [("calibrate", "{missing}", "--reals", "{data}", "-o", "{root}/calibrated"),
+                  ("calibrate", "{missing}", "--reals", "{missing}", "-o", "{root}/calibrated")],
 }
 
 

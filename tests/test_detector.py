@@ -549,3 +549,42 @@ def test_from_grid_maps_method_labels_back_to_registry_entries(data_folder, tmp_
     plan = plan_from_grid(run_dir)
     assert (plan.classifier, plan.classifier_params) == ("linear_probe", {"C": 2.0})
     assert plan.transform.name == "blur" and tuple(plan.transform.blur_sigma) == (1.0, 3.0)
+
+
+# --- calibrate: the threshold set on held-out reals ------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["trained", "finetuned"])
+def test_calibrate_sets_the_threshold_on_given_reals_and_keeps_the_model(which, request, data_folder, tmp_path):
+    from conftest import run_cli
+
+    fixture = request.getfixturevalue(which)
+    source = Path(getattr(fixture, "path", fixture))
+    reals = sorted((data_folder / "real").iterdir())
+    result = run_cli("calibrate", source, "--reals", data_folder / "real", "--target-fpr", 0.25, "-o", tmp_path / "cal")
+    assert result.exit_code == 0, result.output
+    calibrated = Detector.load(tmp_path / "cal")
+    before, after = json.loads((source / "manifest.json").read_text()), calibrated.manifest
+    assert after["files"] == before["files"]  # the very same model bytes
+    rule = after["threshold_rule"]
+    assert rule["rule"] == "target_fpr" and rule["calibration_reals"] == len(reals) and rule["previous"]
+    flagged = [p for p in calibrated.predict(reals) if p.probability > calibrated.threshold]
+    assert len(flagged) <= 0.25 * len(reals) and rule["calibration_fpr"] == len(flagged) / len(reals)
+    assert calibrated.threshold == after["threshold"] == rule["threshold"]
+
+
+def test_calibrate_names_unreadable_reals_and_refuses_nonsense(trained, data_folder, tmp_path):
+    from conftest import run_cli
+
+    folder = tmp_path / "reals"
+    shutil.copytree(data_folder / "real", folder)
+    (folder / "broken.png").write_bytes(b"not an image")
+    result = run_cli("calibrate", trained.path, "--reals", folder, "-o", tmp_path / "cal")
+    assert result.exit_code == 1 and "broken.png" in result.output
+    assert Detector.load(tmp_path / "cal").manifest["threshold_rule"]["calibration_reals"] == 12
+    (tmp_path / "empty").mkdir()
+    for args, message in [(["--reals", tmp_path / "empty"], "no images found"),
+                          (["--reals", tmp_path / "missing"], "not found"),
+                          (["--reals", folder, "--target-fpr", 1.0], "between 0 and 1")]:
+        result = run_cli("calibrate", trained.path, *args, "-o", tmp_path / "other")
+        assert result.exit_code == 2 and message in result.output, result.output

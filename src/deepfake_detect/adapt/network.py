@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..console import warn
-from ..data.images import file_image_id, is_image_path, load_rgb
-from ..data.walk import walk_files
+from ..data.images import file_image_id, load_rgb
+from ..data.walk import image_files
 from ..errors import BadImage, DetectorError, UserError
 from ..runtime import versions
 
@@ -68,16 +68,6 @@ class Adapted:
     n_fakes: int
     n_reals: int
     skipped: list[str]
-
-
-def image_files(folder: str | Path) -> list[Path]:
-    """The images below `folder` (recursively, sorted), or one image file itself."""
-    root = Path(folder).expanduser()
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise UserError(f"{root}: not found (give a folder of images)")
-    return sorted(p for p in walk_files(root) if is_image_path(p))
 
 
 def adapt_detector(

@@ -207,6 +207,30 @@ def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batc
 
 
 @app.command()
+def calibrate(
+    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind)")],
+    reals: Annotated[Path, typer.Option("--reals", help="Folder of real photographs the detector never saw")],
+    output: Annotated[Path, out_option("The calibrated detector folder (the model files are copied unchanged)")],
+    target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help="Largest share of these reals to call fake")] = 0.05,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+) -> int:
+    """Set a detector's threshold on held-out real photographs (e.g. from the domain you will screen).
+
+    Only the threshold changes (AUC does not). Exit status 1 when some images could not be read.
+    """
+    from ..data.walk import image_files
+    from ..detector import calibrate_detector
+
+    paths = image_files(reals)
+    if not paths:
+        raise UserError(f"{reals}: no images found")
+    done = calibrate_detector(detector, paths, output, target_fpr, batch_size, warn)
+    console.print(f"threshold {done.previous:.4f} -> {done.threshold:.4f} ({target_fpr:.0%} of {done.n_reals} reals above it) "
+                  f"-> [bold]{done.path}[/]")
+    return ExitStatus.PARTIAL if done.skipped else ExitStatus.OK
+
+
+@app.command()
 def serve(
     detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..console import warn
+from ..errors import UserError
+from .images import is_image_path
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -49,3 +51,14 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return entry.is_dir()  # follows links; a dangling link is a file (reported later)
     except OSError:
         return False
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images below `folder` (recursively, sorted), or one image file itself: a folder of
+    one class, as `adapt --fakes` and `calibrate --reals` take."""
+    root = Path(folder).expanduser()
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise UserError(f"{root}: not found (give a folder of images)")
+    return sorted(p for p in walk_files(root) if is_image_path(p))

@@ -12,6 +12,8 @@ _EXPORTS = {
     "BUILTIN_DETECTOR": "builtin",
     "builtin_detector": "builtin",
     "DETECTOR_TRUSTED_TYPES": "features_kind",
+    "Calibrated": "calibrate",
+    "calibrate_detector": "calibrate",
     "Detector": "detector",
     "DetectorError": "detector",
     "Prediction": "detector",
