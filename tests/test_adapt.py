@@ -61,8 +61,24 @@ def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, t
     assert shifts[1] < shifts[0]
 
 
-def test_adapt_refuses_a_features_detector_and_bad_arguments(data, tmp_path):
-    features = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "-o", tmp_path / "x")
+@pytest.fixture(scope="module")
+def features_detector(data, tmp_path_factory) -> Path:
+    from deepfake_detect.detector import TrainingPlan, train_detector
+
+    folder = tmp_path_factory.mktemp("adapt") / "features"
+    source = make_real_fake_folder(folder.parent / "train", per_class=12, seed=4)
+    plan = TrainingPlan(dataset=str(source), backbone="fft_spectrum", cache=str(folder.parent / "cache"))
+    return train_detector(plan, folder, workers=0).path
+
+
+def test_the_builtin_network_detector_adapts(data, tmp_path):
+    result = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "-o", tmp_path / "new", *FAST)
+    assert result.exit_code == 0, result.output
+    assert Detector.load(tmp_path / "new").manifest["adapted"]["fakes"] == 6
+
+
+def test_adapt_refuses_a_features_detector_and_bad_arguments(features_detector, data, tmp_path):
+    features = run_cli("adapt", features_detector, "--fakes", data / "fake", "-o", tmp_path / "x")
     assert features.exit_code == 2 and "features" in features.stderr and "train" in features.stderr
     half = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "--curve", "1,5", "-o", tmp_path / "x")
     assert half.exit_code == 2 and "--test" in half.stderr
