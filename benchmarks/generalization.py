@@ -6,6 +6,8 @@
     .venv/bin/python benchmarks/generalization.py ferretnet        # the reference row
     .venv/bin/python benchmarks/generalization.py table [--best]   # markdown table; --best saves it
     .venv/bin/python benchmarks/generalization.py sharpness        # AUC of image sharpness alone
+    .venv/bin/python benchmarks/generalization.py spectra|reconstruction|rigid [--per-class 100]
+                                                  # training-free cues: decoder peaks, AEROBLADE, RIGID
 
 Training material is a folder of *aligned pairs*: `manifest.csv` with path,label,generator,group
 where each group holds one real image and fakes made from it (autoencoder reconstructions,
@@ -399,6 +401,94 @@ def command_sharpness(args: argparse.Namespace) -> None:
               f"[{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}] ({len(labels)} images)")
 
 
+def _sample(root: Path, per_class: int) -> tuple[list[Path], list[int]]:
+    """The first `per_class` files (sorted) of each class of a test set, and their labels."""
+    paths, labels = [], []
+    for label, folder in ((0, "real"), (1, "fake")):
+        chosen = sorted((root / folder).iterdir())[:per_class]
+        paths += chosen
+        labels += [label] * len(chosen)
+    return paths, labels
+
+
+def _centre(path: Path, side: int) -> np.ndarray:
+    image = load_rgb(path)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return np.asarray(image.crop((left, top, left + side, top + side)))
+
+
+def command_spectra(args: argparse.Namespace) -> None:
+    """Periodic decoder traces left in the test sets: the strongest peaks of the mean amplitude
+    spectrum of a 3x3 high-pass residual (256 px centre crops), as (fy, fx, peak / local median).
+    An 8x up-sampling decoder left intact shows peaks at multiples of 256 / 8 = 32."""
+    from scipy.ndimage import median_filter, uniform_filter
+
+    side = 256
+    for name, root in TEST_SETS.items():
+        paths, labels = _sample(root, args.per_class)
+        for label in (0, 1):
+            mean = 0.0
+            chosen = [p for p, y in zip(paths, labels) if y == label]
+            for path in chosen:
+                grey = _centre(path, side).astype(np.float32).mean(2)
+                mean = mean + np.abs(np.fft.fft2(grey - uniform_filter(grey, 3)))
+            spectrum = np.fft.fftshift(mean / len(chosen))
+            ratio = (spectrum / median_filter(spectrum, 9)).ravel()
+            top = np.argsort(ratio)[::-1][:6]
+            peaks = [(int(i // side - side // 2), int(i % side - side // 2), round(float(ratio[i]), 2)) for i in top]
+            print(f"{name} {'fake' if label else 'real'}: {peaks}")
+
+
+def command_reconstruction(args: argparse.Namespace) -> None:
+    """AEROBLADE's cue with the five tiny autoencoders: AUC of minus the reconstruction error
+    (an LDM's own images are reconstructed better), per autoencoder, on 128 px centre crops."""
+    from deepfake_detect.generators import create_generator
+
+    torch.set_num_threads(2)
+    names = ["taesd", "taesdxl", "taesd3", "taef1", "taef2"]
+    folder = SHARED / "weights" / "taesd"
+    for name, root in TEST_SETS.items():
+        paths, labels = _sample(root, args.per_class)
+        images = torch.from_numpy(np.stack([_centre(p, 128) for p in paths])).permute(0, 3, 1, 2).float() / 255
+        aucs = {}
+        for generator in names:
+            network = create_generator(generator, weights=folder).eval()
+            with torch.no_grad():
+                error = torch.cat([(network.reconstruct(b) - b).abs().mean(dim=(1, 2, 3)) for b in images.split(16)])
+            aucs[generator] = round(compute_metrics(labels, -error.numpy(), n_bootstrap=0)["auc"], 3)
+        print(f"{name}: AUC of -reconstruction error {aucs}")
+
+
+def command_rigid(args: argparse.Namespace) -> None:
+    """RIGID's cue with EfficientNet-Lite0 (pretrained): AUC of 1 - cos(embedding of x, of x plus
+    Gaussian noise) as the fake score, for three noise levels, on 224 px resized centre squares."""
+    from deepfake_detect.backbones import create_backbone
+
+    torch.set_num_threads(2)
+    backbone = create_backbone("efficientnet_lite0", "pretrained")
+    network, info = backbone.network.eval(), backbone.info
+    mean, std = torch.tensor(info.mean).view(1, 3, 1, 1), torch.tensor(info.std).view(1, 3, 1, 1)
+    generator = torch.Generator().manual_seed(0)
+    for name, root in TEST_SETS.items():
+        paths, labels = _sample(root, args.per_class)
+        squares = []
+        for path in paths:
+            image = load_rgb(path)
+            side = min(image.size)
+            left, top = (image.width - side) // 2, (image.height - side) // 2
+            squares.append(np.asarray(image.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)))
+        images = torch.from_numpy(np.stack(squares)).permute(0, 3, 1, 2).float() / 255
+        aucs = {}
+        with torch.no_grad():
+            clean = torch.cat([network((b - mean) / std).flatten(1) for b in images.split(32)])
+            for sigma in (0.02, 0.05, 0.1):
+                noisy = torch.cat([network((b + sigma * torch.randn(b.shape, generator=generator) - mean) / std).flatten(1)
+                                   for b in images.split(32)])
+                score = 1 - F.cosine_similarity(clean, noisy)
+                aucs[sigma] = round(compute_metrics(labels, score.numpy(), n_bootstrap=0)["auc"], 3)
+        print(f"{name}: AUC of embedding instability under noise, by sigma {aucs}")
+
+
 def _cell(results: dict, key: str) -> str:
     row = results.get(key)
     return f"{row['auc']:.3f} [{row['auc_low']:.2f}-{row['auc_high']:.2f}]" if row else "-"
@@ -454,6 +544,10 @@ def main(argv: list[str] | None = None) -> None:
     ferret = commands.add_parser("ferretnet")
     ferret.add_argument("--max-test-per-class", type=int, default=0)
     commands.add_parser("sharpness", help="AUC of image sharpness alone on each test set")
+    for command, text in (("spectra", "periodic peaks left in the test sets' residual spectra"),
+                          ("reconstruction", "AEROBLADE's cue: AUC of the tiny autoencoders' reconstruction error"),
+                          ("rigid", "RIGID's cue: AUC of embedding instability under noise")):
+        commands.add_parser(command, help=text).add_argument("--per-class", type=int, default=100)
     table = commands.add_parser("table")
     table.add_argument("--best", action="store_true", help="copy the best run's weights and settings to runs/generalization/best/")
     args = parser.parse_args(argv)
@@ -461,7 +555,8 @@ def main(argv: list[str] | None = None) -> None:
         make_dev_pairs(Path(args.source), Path(args.out), args.n)
     else:
         {"train": command_train, "ferretnet": command_ferretnet, "table": command_table,
-         "sharpness": command_sharpness}[args.command](args)
+         "sharpness": command_sharpness, "spectra": command_spectra, "reconstruction": command_reconstruction,
+         "rigid": command_rigid}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import make_real_fake_folder, run_cli
 
-from deepfake_detect.adapt import AdaptSettings, adapt_detector, few_shot_curve, image_files
+from deepfake_detect.adapt import AdaptSettings, adapt_detector, few_shot_curve
+from deepfake_detect.data.walk import image_files
 from deepfake_detect.data import load_dataset
 from deepfake_detect.data.images import file_image_id
 from deepfake_detect.detector import BUILTIN_DETECTOR, Detector

@@ -6,6 +6,6 @@ measures AUC on a held-out generator against k, into a run folder the report rea
 """
 
 from .curve import few_shot_curve
-from .network import ADAPTABLE_KINDS, AdaptSettings, Adapted, adapt_detector, image_files
+from .network import ADAPTABLE_KINDS, AdaptSettings, Adapted, adapt_detector
 
-__all__ = ["ADAPTABLE_KINDS", "AdaptSettings", "Adapted", "adapt_detector", "few_shot_curve", "image_files"]
+__all__ = ["ADAPTABLE_KINDS", "AdaptSettings", "Adapted", "adapt_detector", "few_shot_curve"]

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..console import warn
 from ..data.images import file_image_id, load_rgb
-from ..data.walk import image_files
 from ..errors import BadImage, DetectorError, UserError
 from ..runtime import versions
 

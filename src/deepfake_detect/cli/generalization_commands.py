@@ -64,7 +64,8 @@ def adapt(
     data_root: DataRootOption = None,
 ) -> int:
     """Update a network detector with a few images of a new generator (few-shot adaptation)."""
-    from ..adapt import AdaptSettings, adapt_detector, few_shot_curve, image_files
+    from ..adapt import AdaptSettings, adapt_detector, few_shot_curve
+    from ..data.walk import image_files
 
     settings = AdaptSettings(steps=steps, lr=lr, l2sp=l2sp, seed=seed)
     fake_paths, real_paths = image_files(fakes), image_files(reals) if reals else []
