@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -116,3 +117,13 @@ def test_a_wrong_name_fails_before_torch_or_sklearn_is_imported(tmp_path, overri
 
 def test_user_errors_are_user_errors():
     assert issubclass(ConfigError, UserError)
+
+
+SHIPPED_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    # names, parameters and protocols are checked on load; data folders are only read by a run
+    config = load_config(path)
+    assert config.datasets and config.feature_sources()
