@@ -6,24 +6,14 @@ Written by the fine-tuning workflow through `detector.folder`; the network class
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from ..backbones import check_arch
-from ..inference.session import OnnxNetwork
-from .manifest import ONNX_FILE
-from .model import ModelKind
-from .network_kind import NetworkModel, NetworkSection, OnnxNetworkModel, load_strictly
+from .network_kind import NetworkSection, network_model_kind
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-
-    from .manifest import Manifest
-
-WEIGHTS_FILE = "model.safetensors"
 
 
 class FinetunedSection(NetworkSection):
@@ -44,27 +34,14 @@ def fake_column(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[:, 1]
 
 
-def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxNetworkModel:
-    return OnnxNetworkModel(OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file), fake_column, manifest)
-
-
-def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
-    """Built without downloading anything (random init), then every weight is overwritten strictly."""
+def _build(name: str) -> torch.nn.Module:
+    """Random init (nothing downloaded): every weight is then overwritten strictly."""
     from ..backbones.finetuned import build_finetune_network
 
-    name = manifest.backbone.name
-    network = load_strictly(build_finetune_network(name, "random"), files[WEIGHTS_FILE], WEIGHTS_FILE, f"a fine-tuned {name}")
-    return NetworkModel(network, probability_module, fake_column, manifest, device)
+    return build_finetune_network(name, "random")
 
 
-FINETUNED = ModelKind(
-    "finetune",
-    (WEIGHTS_FILE, ONNX_FILE),
-    FinetunedSection,
-    lambda manifest: [WEIGHTS_FILE],
-    _load,
-    lambda manifest, section: f"fine-tuned {manifest.backbone.name}",
-    load_onnx=_load_onnx,
-    exportable=lambda model: model.module,
-    onnx_output="probabilities",
+FINETUNED = network_model_kind(
+    "finetune", FinetunedSection, _build, lambda name: f"a fine-tuned {name}", lambda name: f"fine-tuned {name}",
+    probability_module, fake_column, onnx_output="probabilities",
 )

@@ -8,12 +8,14 @@ P(fake); everything else is here once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..errors import DetectorError, UnknownNameError
+from .manifest import ONNX_FILE
+from .model import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 FakeColumn = Callable[["np.ndarray"], "np.ndarray"]
 """The probability module's output (N, ...) -> P(fake) per image (N,)."""
+WEIGHTS_FILE = "model.safetensors"
+"""The network's weights in a folder of every network kind."""
 
 
 class NetworkSection(BaseModel):
@@ -96,3 +100,36 @@ class OnnxNetworkModel:
         import numpy as np
 
         return self.fake_column(self.network(arrays)).astype(np.float64)
+
+
+def network_model_kind(
+    name: str,
+    section: type[NetworkSection],
+    build: Callable[[str], torch.nn.Module],
+    what: Callable[[str], str],
+    describe: Callable[[str], str],
+    module: Callable[[torch.nn.Module], torch.nn.Module],
+    fake_column: FakeColumn,
+    onnx_output: str,
+) -> ModelKind:
+    """A network kind from what differs between kinds: how the named architecture is built
+    (random init, never a download), words for it in load errors (`what`) and in banners
+    (`describe`), its probability module, the P(fake) column and the ONNX output name. Both runtimes, the files and
+    the export are the same for every network kind."""
+
+    def load(manifest: Manifest, _: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
+        arch = manifest.backbone.name
+        network = load_strictly(build(arch), files[WEIGHTS_FILE], WEIGHTS_FILE, what(arch))
+        return NetworkModel(network, module, fake_column, manifest, device)
+
+    def load_onnx(manifest: Manifest, _: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxNetworkModel:
+        from ..inference.session import OnnxNetwork
+
+        graph = manifest.onnx.file
+        return OnnxNetworkModel(OnnxNetwork(files[graph], threads, graph), fake_column, manifest)
+
+    return ModelKind(
+        name, (WEIGHTS_FILE, ONNX_FILE), section, lambda manifest: [WEIGHTS_FILE], load,
+        lambda manifest, _: describe(manifest.backbone.name),
+        load_onnx=load_onnx, exportable=lambda model: model.module, onnx_output=onnx_output,
+    )

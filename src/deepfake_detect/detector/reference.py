@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ..runtime import sha256_of, versions
 from .folder import write_detector_folder
 from .onnx_export import with_onnx
-from .reference_kind import ONNX_OUTPUT, WEIGHTS_FILE, probability_module
+from .network_kind import WEIGHTS_FILE
+from .reference_kind import ONNX_OUTPUT, probability_module
 from .references import ReferenceNetwork, reference_network
 
 if TYPE_CHECKING:
