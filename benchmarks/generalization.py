@@ -390,19 +390,16 @@ def command_sharpness(args: argparse.Namespace) -> None:
     from scipy.ndimage import laplace
 
     for name, root in TEST_SETS.items():
-        labels, scores = [], []
-        for label, folder in ((0, "real"), (1, "fake")):
-            for path in sorted((root / folder).iterdir()):
-                grey = np.asarray(load_rgb(path).convert("L"), dtype=np.float32)
-                labels.append(label)
-                scores.append(float(np.log(laplace(grey).var() + 1e-6)))
+        paths, labels = _sample(root)
+        scores = [float(np.log(laplace(np.asarray(load_rgb(path).convert("L"), dtype=np.float32)).var() + 1e-6))
+                  for path in paths]
         metrics = compute_metrics(labels, np.array(scores))
         print(f"{name}: sharpness as the fake score, AUC {metrics['auc']:.3f} "
               f"[{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}] ({len(labels)} images)")
 
 
-def _sample(root: Path, per_class: int) -> tuple[list[Path], list[int]]:
-    """The first `per_class` files (sorted) of each class of a test set, and their labels."""
+def _sample(root: Path, per_class: int | None = None) -> tuple[list[Path], list[int]]:
+    """The first `per_class` files (sorted; all when None) of each class of a test set, and their labels."""
     paths, labels = [], []
     for label, folder in ((0, "real"), (1, "fake")):
         chosen = sorted((root / folder).iterdir())[:per_class]
@@ -412,9 +409,7 @@ def _sample(root: Path, per_class: int) -> tuple[list[Path], list[int]]:
 
 
 def _centre(path: Path, side: int) -> np.ndarray:
-    image = load_rgb(path)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return np.asarray(image.crop((left, top, left + side, top + side)))
+    return np.asarray(_centre_crop(load_rgb(path), side, side))
 
 
 def command_spectra(args: argparse.Namespace) -> None:
@@ -475,8 +470,7 @@ def command_rigid(args: argparse.Namespace) -> None:
         for path in paths:
             image = load_rgb(path)
             side = min(image.size)
-            left, top = (image.width - side) // 2, (image.height - side) // 2
-            squares.append(np.asarray(image.crop((left, top, left + side, top + side)).resize((224, 224), Image.BICUBIC)))
+            squares.append(np.asarray(_centre_crop(image, side, side).resize((224, 224), Image.BICUBIC)))
         images = torch.from_numpy(np.stack(squares)).permute(0, 3, 1, 2).float() / 255
         aucs = {}
         with torch.no_grad():

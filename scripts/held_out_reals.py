@@ -12,9 +12,9 @@ stays where it is).
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
+from deepfake_detect.data import load_dataset
 from deepfake_detect.data.images import file_image_id
 from deepfake_detect.data.walk import image_files
 
@@ -25,8 +25,7 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    with open(args.manifest, newline="") as handle:
-        used = {row["group"] for row in csv.DictReader(handle) if row.get("group")}
+    used = {record.group for record in load_dataset(str(args.manifest)).records if record.group}
     args.out.mkdir(parents=True, exist_ok=True)
     held = [path for path in image_files(args.source) if file_image_id(path) not in used]
     for path in held:
