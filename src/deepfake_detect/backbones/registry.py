@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, UnknownNameError, WeightsError
+from ..errors import ConfigError, UnknownNameError, WeightsError, look_up
 
 if TYPE_CHECKING:  # torch is imported only when a network is built: listing names stays instant
     import torch
@@ -109,10 +109,7 @@ def backbone_info(name: str) -> BackboneInfo:
     """A registered backbone, or a block selection of one (`efficientnet_lite0@blocks=2,4,last`)."""
     if SPEC_SEPARATOR in name:
         return _block_selection(name)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("backbone", name, list_backbones()) from None
+    return look_up(_REGISTRY, "backbone", name)
 
 
 SPEC_SEPARATOR = "@"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, look_up
 from .params import set_checked_params
 
 if TYPE_CHECKING:  # sklearn is imported when a classifier is built: listing names stays instant
@@ -59,10 +59,7 @@ def list_classifiers() -> list[str]:
 
 
 def classifier_info(name: str) -> ClassifierInfo:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("classifier", name, list_classifiers()) from None
+    return look_up(_REGISTRY, "classifier", name)
 
 
 def create_classifier(name: str, search: bool = False, **params) -> BaseEstimator:

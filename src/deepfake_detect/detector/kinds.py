@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import UnknownNameError
+from ..errors import look_up
 from .features_kind import FEATURES
 from .finetuned_kind import FINETUNED
 from .model import ModelKind
@@ -16,10 +16,7 @@ def list_kinds() -> list[str]:
 
 
 def model_kind(name: str) -> ModelKind:
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise UnknownNameError("detector kind", name, list_kinds()) from None
+    return look_up(_KINDS, "detector kind", name)
 
 
 def known_file_names() -> set[str]:

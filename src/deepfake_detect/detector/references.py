@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownNameError
+from ..errors import look_up
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,7 +70,4 @@ def list_references() -> list[str]:
 
 
 def reference_network(name: str) -> ReferenceNetwork:
-    try:
-        return _REFERENCES[name]
-    except KeyError:
-        raise UnknownNameError("reference detector", name, list_references()) from None
+    return look_up(_REFERENCES, "reference detector", name)

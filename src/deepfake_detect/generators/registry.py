@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownNameError
+from ..errors import look_up
 from .info import Factory, GeneratorInfo, WeightsArg
 from .weights import describe_files, resolve_weights
 
@@ -60,10 +60,7 @@ def list_generators() -> list[str]:
 
 
 def generator_info(name: str) -> GeneratorInfo:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("generator", name, list_generators()) from None
+    return look_up(_REGISTRY, "generator", name)
 
 
 def create_generator(name: str, weights: WeightsArg = None, seed: int = 0) -> ImageGenerator:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..classify.params import set_checked_params
-from ..errors import UnknownNameError
+from ..errors import look_up
 
 if TYPE_CHECKING:  # the families import sklearn; this module alone does not
     from sklearn.base import TransformerMixin
@@ -41,10 +41,7 @@ def create_reducer(name: str, **params) -> TransformerMixin:
     type is a one-line ConfigError naming the valid ones, so a typo in a config file fails
     before hours of feature extraction, not silently.
     """
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("reducer", name, list_reducers()) from None
+    factory = look_up(_REGISTRY, "reducer", name)
     return set_checked_params("reducer", name, factory(), params, deep=False)
 
 
