@@ -5,7 +5,9 @@
         --name npr_jpeg [--no-jpeg-aug] [--epochs 6] [--resume]
     .venv/bin/python benchmarks/generalization.py ferretnet        # the reference row
     .venv/bin/python benchmarks/generalization.py table [--best]   # markdown table; --best saves it
-    .venv/bin/python benchmarks/generalization.py sharpness        # AUC of image sharpness alone
+    .venv/bin/python benchmarks/generalization.py statistics       # AUC of simple image statistics alone
+    .venv/bin/python benchmarks/generalization.py crops [--detector DIR]  # where a network detector looks
+    .venv/bin/python benchmarks/generalization.py oneclass         # distance from real photographs only
     .venv/bin/python benchmarks/generalization.py spectra|reconstruction|rigid [--per-class 100]
                                                   # training-free cues: decoder peaks, AEROBLADE, RIGID
 
@@ -46,6 +48,7 @@ from PIL import Image, ImageFilter
 from deepfake_detect.backbones.finetuned import build_finetune_network
 from deepfake_detect.backbones.ferretnet import build_ferretnet, ferret_fake_probability, ferret_tensor
 from deepfake_detect.backbones.patchnet import build_patchnet
+from deepfake_detect.data.datasets import load_dataset
 from deepfake_detect.data.images import load_rgb
 from deepfake_detect.evaluate.metrics import compute_metrics
 from deepfake_detect.runtime import atomic_write_bytes, atomic_write_text, json_safe
@@ -384,18 +387,123 @@ def command_ferretnet(args: argparse.Namespace) -> None:
     atomic_write_text(out / "results.json", json.dumps(json_safe(results), indent=1))
 
 
-def command_sharpness(args: argparse.Namespace) -> None:
-    """How far a content statistic goes alone: the log-variance of the Laplacian as the fake
-    score ("sharper means fake"), AUC on every image of each test set."""
-    from scipy.ndimage import laplace
+IMAGE_STATISTICS = ("sharpness", "median residual", "noise", "colourfulness", "saturation", "contrast")
+"""Global statistics of a 256 px centre crop, each read as "larger means fake" (`image_statistics`)."""
 
+
+def image_statistics(path: Path) -> list[float]:
+    """`IMAGE_STATISTICS` of one image: log-variance of the Laplacian, log mean absolute 3x3
+    median residual, noise sigma (median absolute diagonal difference, Donoho's estimator),
+    Hasler-Suesstrunk colourfulness, mean HSV saturation, grey-level standard deviation."""
+    from scipy.ndimage import laplace, median_filter
+
+    image = load_rgb(path)
+    side = min(256, *image.size)
+    crop = _centre_crop(image, side, side)
+    rgb = np.asarray(crop, dtype=np.float32)
+    grey = rgb.mean(axis=2)
+    red_green, yellow_blue = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
+    diagonal = (grey[1::2, 1::2][: side // 2, : side // 2] - grey[::2, ::2][: side // 2, : side // 2]) / 2
+    return [
+        float(np.log(laplace(grey).var() + 1e-6)),
+        float(np.log(np.abs(grey - median_filter(grey, 3)).mean() + 1e-6)),
+        float(np.median(np.abs(diagonal)) / 0.6745),
+        float(np.hypot(red_green.std(), yellow_blue.std()) + 0.3 * np.hypot(red_green.mean(), yellow_blue.mean())),
+        float(np.asarray(crop.convert("HSV"), dtype=np.float32)[..., 1].mean()),
+        float(grey.std()),
+    ]
+
+
+def command_statistics(args: argparse.Namespace) -> None:
+    """How far simple content statistics go alone, and whether the aligned pairs teach their
+    sign: AUC of each of `IMAGE_STATISTICS` as the fake score on the training pairs (the first
+    `--pairs-images` rows of the manifest) and on every image of each test set. A statistic
+    whose AUC is on opposite sides of 0.5 on the pairs and on a test set is a cue the training
+    teaches backwards for that set."""
+    manifest = load_dataset(Path(args.pairs) / "manifest.csv", max_per_class=args.pairs_images // 2, seed=0)
+    sets = {"aligned pairs": ([r.path for r in manifest.records], manifest.labels)}
+    sets |= {name: _sample(root) for name, root in TEST_SETS.items()}
+    print("| set | images | " + " | ".join(IMAGE_STATISTICS) + " |")
+    print("|---|---|" + "---|" * len(IMAGE_STATISTICS))
+    for name, (paths, labels) in sets.items():
+        values = np.array([image_statistics(Path(p)) for p in paths])
+        aucs = [compute_metrics(labels, values[:, k], n_bootstrap=0)["auc"] for k in range(len(IMAGE_STATISTICS))]
+        print(f"| {name} | {len(labels)} | " + " | ".join(f"{auc:.3f}" for auc in aucs) + " |", flush=True)
+
+
+def whole_image_tiles(image: Image.Image, side: int) -> list[Image.Image]:
+    """Non-overlapping `side` px tiles covering the image (the last row and column flush with
+    its edges, so they may overlap their neighbours); the image itself when it is smaller."""
+    if min(image.size) <= side:
+        return [image]
+    lefts = sorted({*range(0, image.width - side + 1, side), image.width - side})
+    tops = sorted({*range(0, image.height - side + 1, side), image.height - side})
+    return [image.crop((left, top, left + side, top + side)) for top in tops for left in lefts]
+
+
+def command_crops(args: argparse.Namespace) -> None:
+    """Where a network detector looks: AUC from one centre crop of several sizes (the networks
+    pool globally, so any size runs) and from the mean P(fake) over tiles of the detector's
+    input size covering the whole image. A score that moves with the crop reads content at
+    the image's centre rather than traces spread over every pixel."""
+    from deepfake_detect.detector.detector import Detector
+    from deepfake_detect.transforms.preprocess import Preprocessing
+
+    torch.set_num_threads(2)
+    detector = Detector.load(args.detector, device="cpu", runtime="torch")
+    spec = detector.spec.preprocess
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"{detector.describe()}\n| set | " + " | ".join(f"centre {s}" for s in sizes) + f" | tiles of {spec.size} |")
+    print("|---|" + "---|" * (len(sizes) + 1))
     for name, root in TEST_SETS.items():
-        paths, labels = _sample(root)
-        scores = [float(np.log(laplace(np.asarray(load_rgb(path).convert("L"), dtype=np.float32)).var() + 1e-6))
-                  for path in paths]
-        metrics = compute_metrics(labels, np.array(scores))
-        print(f"{name}: sharpness as the fake score, AUC {metrics['auc']:.3f} "
-              f"[{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}] ({len(labels)} images)")
+        paths, labels = _sample(root, args.per_class)
+        images = [load_rgb(p) for p in paths]
+        aucs = []
+        for size in sizes:
+            to_array = Preprocessing("center_crop", size, tuple(spec.mean), tuple(spec.std)).tensor_transform
+            scores = np.concatenate([detector.score_tensors(torch.stack([to_array(i) for i in images[k : k + 32]]))
+                                     for k in range(0, len(images), 32)])
+            aucs.append(compute_metrics(labels, scores, n_bootstrap=0)["auc"])
+        to_array = Preprocessing("center_crop", spec.size, tuple(spec.mean), tuple(spec.std)).tensor_transform
+        tiled = [detector.score_tensors(torch.stack([to_array(t) for t in whole_image_tiles(i, spec.size)])).mean()
+                 for i in images]
+        aucs.append(compute_metrics(labels, np.array(tiled), n_bootstrap=0)["auc"])
+        print(f"| {name} ({len(labels)} images) | " + " | ".join(f"{auc:.3f}" for auc in aucs) + " |", flush=True)
+
+
+def command_oneclass(args: argparse.Namespace) -> None:
+    """A detector that never sees a fake: model real photographs only (frozen features of
+    imagenet-sample's 1000 photos, centre crops, Ledoit-Wolf covariance after standardising)
+    and score each test image by its Mahalanobis distance from them, per backbone."""
+    from sklearn.covariance import LedoitWolf
+    from sklearn.preprocessing import StandardScaler
+
+    from deepfake_detect.backbones import create_backbone
+    from deepfake_detect.data.datasets import Dataset, ImageRecord
+    from deepfake_detect.data.walk import image_files
+    from deepfake_detect.features.cache import FeatureCache, default_cache_dir
+    from deepfake_detect.features.extract import extract_features, feature_space, load_features
+    from deepfake_detect.transforms.perturb import TransformSpec
+
+    cache = FeatureCache(default_cache_dir())
+    reals = Dataset("imagenet-sample", [ImageRecord(p, 0) for p in image_files(SHARED / "data" / "imagenet-sample")])
+    tests = {name: load_dataset(root, max_per_class=args.per_class or None, seed=0) for name, root in TEST_SETS.items()}
+
+    def features(dataset: Dataset, backbone) -> tuple[np.ndarray, np.ndarray]:
+        extract_features(dataset, backbone, cache, preprocess="center_crop", workers=1)
+        X, y, *_ = load_features(dataset, feature_space(backbone, TransformSpec(), "center_crop"), cache)
+        return X, y
+
+    print("| backbone | " + " | ".join(tests) + " |\n|---|" + "---|" * len(tests))
+    for name in args.backbones.split(";"):
+        backbone = create_backbone(name)
+        scaler = StandardScaler().fit(features(reals, backbone)[0])
+        model = LedoitWolf().fit(scaler.transform(features(reals, backbone)[0]))
+        aucs = []
+        for dataset in tests.values():
+            X, y = features(dataset, backbone)
+            aucs.append(compute_metrics(y, model.mahalanobis(scaler.transform(X)), n_bootstrap=0)["auc"])
+        print(f"| `{name}` | " + " | ".join(f"{auc:.3f}" for auc in aucs) + " |", flush=True)
 
 
 def _sample(root: Path, per_class: int | None = None) -> tuple[list[Path], list[int]]:
@@ -537,7 +645,17 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--resume", action="store_true")
     ferret = commands.add_parser("ferretnet")
     ferret.add_argument("--max-test-per-class", type=int, default=0)
-    commands.add_parser("sharpness", help="AUC of image sharpness alone on each test set")
+    statistics = commands.add_parser("statistics", help="AUC of simple image statistics alone, on the pairs and each test set")
+    statistics.add_argument("--pairs", default=str(ROOT / "runs" / "aligned"))
+    statistics.add_argument("--pairs-images", type=int, default=1000)
+    crops = commands.add_parser("crops", help="a network detector's AUC by centre-crop size and over whole-image tiles")
+    crops.add_argument("--detector", default=None, help="a detector folder (default: the built-in detector)")
+    crops.add_argument("--sizes", default="64,96,128,192,256,512")
+    crops.add_argument("--per-class", type=int, default=250)
+    oneclass = commands.add_parser("oneclass", help="Mahalanobis distance from real photographs' features, no fakes seen")
+    oneclass.add_argument("--backbones", default="npr_residual;median_residual;srm_residual;efficientnet_lite0@blocks=1,2,3;efficientnet_lite0",
+                          help="';'-separated backbone names")
+    oneclass.add_argument("--per-class", type=int, default=500)
     for command, text in (("spectra", "periodic peaks left in the test sets' residual spectra"),
                           ("reconstruction", "AEROBLADE's cue: AUC of the tiny autoencoders' reconstruction error"),
                           ("rigid", "RIGID's cue: AUC of embedding instability under noise")):
@@ -549,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
         make_dev_pairs(Path(args.source), Path(args.out), args.n)
     else:
         {"train": command_train, "ferretnet": command_ferretnet, "table": command_table,
-         "sharpness": command_sharpness, "spectra": command_spectra, "reconstruction": command_reconstruction,
+         "statistics": command_statistics, "crops": command_crops, "oneclass": command_oneclass, "spectra": command_spectra, "reconstruction": command_reconstruction,
          "rigid": command_rigid}[args.command](args)
 
 
