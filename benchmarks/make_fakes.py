@@ -5,8 +5,8 @@
 
 Each generator runs in a fresh process (spawned), so its peak memory is its own: the process
 decodes nothing (the crops are made beforehand from scikit-image's photographs), builds the
-generator (the shared TAESD weights beside the checkout when present, else random twins: the
-timing is the same), runs one untimed warm-up batch, then redraws `--images` crops in batches
+generator (the shared TAESD weights beside the checkout when present, else, and for every
+generator whose files are not there such as the full VAEs, random twins: the timing is the same), runs one untimed warm-up batch, then redraws `--images` crops in batches
 of `--batch-size` under `torch.inference_mode()`. Reported per image: wall-clock seconds and
 CPU seconds (all threads of the process; on a shared machine this is the honest cost, since
 the wall clock depends on what else runs), and the process's peak resident memory (ru_maxrss)
@@ -53,12 +53,16 @@ def max_rss_mb() -> float:
 def measure(name: str, weights: str, size: int, images: int, batch_size: int, threads: int | None) -> dict:
     import torch
 
+    from deepfake_detect.errors import WeightsError
     from deepfake_detect.generators import create_generator
 
     if threads:
         torch.set_num_threads(threads)
     pixels = crops(images, size)
-    network = create_generator(name, weights=weights)
+    try:
+        network = create_generator(name, weights=weights)
+    except WeightsError:  # e.g. a full VAE beside the TAESD folder: its twin costs the same
+        network = create_generator(name, weights="random")
     before = max_rss_mb()
     with torch.inference_mode():
         network(pixels[:batch_size].float() / 255)  # warm-up

@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import save_file
 
 from deepfake_detect.errors import UnknownNameError, WeightsError
-from deepfake_detect.generators import create_generator, generator_info, list_generators
+from deepfake_detect.generators import create_generator, default_generators, generator_info, list_generators
 
 SHARED_TAESD = Path(__file__).resolve().parents[2] / "shared" / "weights" / "taesd"
-WITH_WEIGHTS = [name for name in list_generators() if generator_info(name).needs_weights]
+TAESD_FAMILY = [name for name in list_generators() if generator_info(name).family == "taesd"]
 needs_shared = pytest.mark.skipif(not SHARED_TAESD.is_dir(), reason=f"shared weights not found at {SHARED_TAESD}")
 
 
@@ -54,7 +54,7 @@ def test_every_generator_says_where_it_comes_from(name):
     info = generator_info(name)
     assert info.description and info.licence and info.family
     if info.needs_weights:
-        assert info.latent_channels and info.weights_url.startswith("https://")
+        assert info.latent_channels and all(info.download_url(stem).startswith("https://") for stem in info.weights_files)
 
 
 def test_an_unknown_generator_lists_the_valid_ones():
@@ -63,7 +63,7 @@ def test_an_unknown_generator_lists_the_valid_ones():
 
 
 @needs_shared
-@pytest.mark.parametrize("name", WITH_WEIGHTS)
+@pytest.mark.parametrize("name", TAESD_FAMILY)
 def test_the_published_weights_load_strictly_and_redraw_a_photo_faithfully(name):
     generator = create_generator(name, weights=SHARED_TAESD)
     image = photo(128)  # PSNR 24-30 dB here (25-31 dB on the whole 512 px photo)
@@ -124,7 +124,7 @@ def test_offline_without_weights_fails_fast_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(WeightsError) as caught:
         create_generator("taesdxl")
     message = str(caught.value)
-    assert "taesdxl_encoder.pth" in message and f"{info.weights_url}taesdxl_encoder.pth" in message
+    assert "taesdxl_encoder.pth" in message and info.download_url("taesdxl_encoder") in message
     assert "\n" not in message and not list((tmp_path / "torch").rglob("*.pth"))
 
 
@@ -149,3 +149,45 @@ def test_a_download_lands_in_the_cache_and_is_not_repeated(tmp_path, monkeypatch
     images = photo(32)
     with torch.inference_mode():
         assert torch.equal(first(images), twin(images))
+
+
+def test_all_means_every_generator_but_the_full_size_ones():
+    assert set(default_generators()) == set(list_generators()) - {"sd_vae", "sdxl_vae", "flux1_vae"}
+    assert {"taesd", "tconv"} <= set(default_generators())
+
+
+def test_a_full_vae_loads_the_published_layout_from_a_file_of_any_name(tmp_path):
+    """The diffusers-format file Hugging Face serves, and the same weights under the attention
+    names diffusers used before (query/key/value/proj_attn), give the twin's reconstruction."""
+    twin = create_generator("sd_vae", weights="random")
+    state = {k: v.contiguous() for k, v in twin.vae.state_dict().items()}
+    save_file(state, str(tmp_path / "diffusion_pytorch_model.safetensors"))
+    old_names = {k.replace(".to_q.", ".query.").replace(".to_out.0.", ".proj_attn."): v for k, v in state.items()}
+    assert old_names.keys() != state.keys()
+    save_file(old_names, str(tmp_path / "old.safetensors"))
+    images = photo(64)
+    with torch.inference_mode():
+        expected = twin(images)
+        for file in ("diffusion_pytorch_model.safetensors", "old.safetensors"):
+            loaded = create_generator("sd_vae", weights=tmp_path / file)
+            assert torch.equal(loaded(images), expected) and loaded.weights_id.startswith("sd_vae:")
+
+
+def test_a_vae_of_another_family_is_refused_naming_the_file(tmp_path):
+    flux = create_generator("flux1_vae", weights="random")  # 16 latent channels, no 1x1 convolutions
+    save_file({k: v.contiguous() for k, v in flux.vae.state_dict().items()}, str(tmp_path / "sd_vae.safetensors"))
+    with pytest.raises(WeightsError, match=r"sd_vae\.safetensors: does not fit the sd_vae network: .*missing"):
+        create_generator("sd_vae", weights=tmp_path)
+
+
+def test_offline_a_full_vae_names_its_hugging_face_file(tmp_path, monkeypatch):
+    info = generator_info("sdxl_vae")
+    monkeypatch.delenv(info.weights_env, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, timeout=None):  # the network boundary
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(WeightsError, match=r"needs sdxl_vae\.safetensors .*https://huggingface\.co/stabilityai/sdxl-vae/"):
+        create_generator("sdxl_vae")

@@ -28,3 +28,22 @@ def test_make_fakes_writes_pairs_resumes_and_names_bad_files(tmp_path):
 def test_make_fakes_needs_a_generator(tmp_path):
     result = run_cli("make-fakes", tmp_path, tmp_path / "out")
     assert result.exit_code == 2 and "--generator" in result.stderr
+
+
+def test_a_full_vae_makes_fakes_from_a_local_weights_file(tmp_path):
+    """The user's path for a full VAE: a downloaded file passed with --weights (here the random
+    twin's weights under the name Hugging Face serves them)."""
+    from safetensors.torch import save_file
+
+    from deepfake_detect.generators import create_generator
+
+    twin = create_generator("sd_vae", weights="random")
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(weights))
+    reals = tmp_path / "reals"
+    for i in range(2):
+        write_pattern_image(reals / f"photo{i}.png", seed=i, fake=False, size=40)
+    out = tmp_path / "aligned"
+    result = run_cli("make-fakes", reals, out, "-g", "sd_vae", "--size", "32", "--weights", weights)
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "fake" / "sd_vae").iterdir())) == 2 and "sd_vae 2" in result.stderr

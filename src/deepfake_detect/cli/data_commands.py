@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..console import console, progress_bar, sized_progress, warn
 from ..errors import ExitStatus, UserError
@@ -154,10 +154,13 @@ def list_generators_command() -> None:
     """List the registered generators (for make-fakes) and where their weights come from."""
     from ..generators import generator_info, list_generators
 
-    table = Table("name", "family", "what", "weights")
+    table = Table("name", "family", "what", Column("weights", overflow="fold"))
     for name in list_generators():
         info = generator_info(name)
-        weights = f"{', '.join(info.weights_files)} ({info.weights_url or 'local file'})" if info.needs_weights else "none needed"
+        weights = (", ".join(f"{stem} ({info.download_url(stem) or 'local file'})" for stem in info.weights_files)
+                   if info.needs_weights else "none needed")
+        if not info.in_all:
+            weights += "; only by name, not in --generator all"
         table.add_row(name, info.family, info.description, weights)
     console.print(table)
 
@@ -167,7 +170,7 @@ def make_fakes_command(
     reals: Annotated[str, typer.Argument(help="Real photographs: a folder (or its real/ half), CSV manifest or named set")],
     out: Annotated[Path, typer.Argument(help="New or resumed folder: OUT/real, OUT/fake/GENERATOR, OUT/manifest.csv")],
     generator: Annotated[Optional[list[str]], typer.Option(
-        "--generator", "-g", help="Registered generator (repeatable), or 'all'; see `deepfake-detect generators`")] = None,
+        "--generator", "-g", help="Registered generator (repeatable), or 'all' (every one but the full VAEs); see `deepfake-detect generators`")] = None,
     size: Annotated[int, typer.Option(min=8, help="Side of the crop taken at native resolution (a multiple of 8)")] = 256,
     weights: Annotated[Optional[Path], typer.Option(help="Folder (or file) holding the generators' weights (else env var, else the official URL)")] = None,
     image_format: Annotated[str, typer.Option("--image-format", help="png (lossless) | jpeg (both classes alike)")] = "png",
@@ -186,11 +189,11 @@ def make_fakes_command(
     256 px image per autoencoder on a CPU core (see benchmarks/README.md).
     """
     from ..fakes import make_fakes
-    from ..generators import list_generators
+    from ..generators import default_generators
 
     if not generator:
         raise UserError("give --generator NAME (repeatable) or --generator all; see `deepfake-detect generators`")
-    names = list_generators() if "all" in generator else generator
+    names = default_generators() if "all" in generator else generator
     if image_format not in ("png", "jpeg"):
         raise UserError(f"--image-format must be png or jpeg, not '{image_format}'")
     if small not in ("skip", "resize"):

@@ -34,6 +34,7 @@ def register_generator(
     weights_url: str | None = None,
     weights_env: str | None = None,
     licence: str = "",
+    in_all: bool = True,
 ) -> Callable[[Factory], Factory]:
     """Register the decorated factory under its function name.
 
@@ -48,7 +49,7 @@ def register_generator(
             raise ValueError(f"generator '{name}' registered twice")
         _REGISTRY[name] = GeneratorInfo(
             name, factory, description, family, latent_channels, weights_files,
-            weights_url, weights_env, licence,
+            weights_url, weights_env, licence, in_all,
         )
         return factory
 
@@ -57,6 +58,11 @@ def register_generator(
 
 def list_generators() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def default_generators() -> list[str]:
+    """What `--generator all` means: every generator except the full-size ones (`in_all`)."""
+    return [name for name in list_generators() if _REGISTRY[name].in_all]
 
 
 def generator_info(name: str) -> GeneratorInfo:

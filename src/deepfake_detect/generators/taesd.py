@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .registry import register_generator
 
-TAESD_URL = "https://github.com/madebyollin/taesd/raw/main/"
+TAESD_URL = "https://github.com/madebyollin/taesd/raw/main/{stem}.pth"
 TAESD_ENV = "DEEPFAKE_DETECT_TAESD_DIR"
 TAESD_LICENCE = "MIT (github.com/madebyollin/taesd)"
 

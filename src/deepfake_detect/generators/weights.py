@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 from typing import TYPE_CHECKING
 
 from ..backbones.registry import read_state_dict
@@ -45,16 +46,17 @@ def download_dir(info: GeneratorInfo) -> Path:
 
 
 def download(info: GeneratorInfo, stem: str, folder: Path) -> Path:
-    """Fetch `stem.pth` from the official URL into `folder`, atomically; offline, one line."""
-    url = f"{info.weights_url}{stem}.pth"
-    target = folder / f"{stem}.pth"
+    """Fetch the `stem` file from the official URL into `folder` (named `stem` plus the URL's
+    suffix), atomically; offline, one line."""
+    url = info.download_url(stem)
+    target = folder / f"{stem}{PurePosixPath(urlparse(url).path).suffix or '.pth'}"
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             data = response.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(
-            f"generator '{info.name}' needs {stem}.pth and could not download it from {url} ({reason}); "
+            f"generator '{info.name}' needs {target.name} and could not download it from {url} ({reason}); "
             f"offline, get the file yourself and pass --weights FOLDER or set {info.weights_env}"
         ) from None
     return atomic_write_bytes(target, data)
@@ -67,6 +69,8 @@ def describe_files(files: dict[str, Path]) -> str:
 
 def _from_path(info: GeneratorInfo, path: Path, source: str = "--weights") -> dict[str, Path]:
     folder = path
+    if path.is_file() and len(info.weights_files) == 1:  # one file: whatever its name
+        return {info.weights_files[0]: path}
     if path.is_file():
         if _stem_of(path) not in info.weights_files:
             raise WeightsError(
@@ -81,7 +85,7 @@ def _from_path(info: GeneratorInfo, path: Path, source: str = "--weights") -> di
     if missing:
         raise WeightsError(
             f"{folder}: generator '{info.name}' needs {' and '.join(s + '.safetensors/.pth' for s in missing)} "
-            f"there (download: {info.weights_url}{missing[0]}.pth)"
+            f"there (download: {info.download_url(missing[0])})"
         )
     return files  # type: ignore[return-value]
 
@@ -98,16 +102,21 @@ def _stem_of(path: Path) -> str:
     return path.name[: -len(path.suffix)] if path.suffix in WEIGHT_SUFFIXES else path.name
 
 
-def load_exact(files: Mapping[str, Path], parts: Mapping[str, nn.Module]) -> None:
+def load_exact(
+    files: Mapping[str, Path], parts: Mapping[str, nn.Module], renamed: Callable[[dict], dict] | None = None
+) -> None:
     """Load each weights file into its sub-network: every key matched, every shape equal.
 
-    `parts` maps a weights stem to the sub-network it fills. A foreign or damaged file is a
-    one-line `WeightsError` naming it, never a half-loaded model.
+    `parts` maps a weights stem to the sub-network it fills; `renamed` maps a file's state dict
+    to the network's key names first (another published layout of the same weights). A foreign
+    or damaged file is a one-line `WeightsError` naming it, never a half-loaded model.
     """
     for stem, module in parts.items():
         path = files[stem]
         try:
             state = read_state_dict(path)
+            if renamed is not None:
+                state = renamed(state)
         except WeightsError:
             raise
         except Exception as exc:
