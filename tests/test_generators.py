@@ -180,6 +180,12 @@ def test_a_vae_of_another_family_is_refused_naming_the_file(tmp_path):
         create_generator("sd_vae", weights=tmp_path)
 
 
+def test_a_vae_in_the_original_ldm_layout_is_refused_with_what_to_get(tmp_path):
+    save_file({"encoder.down.0.block.0.norm1.weight": torch.ones(128)}, str(tmp_path / "ae.safetensors"))
+    with pytest.raises(WeightsError, match=r"ae\.safetensors: .*original LDM layout.*diffusion_pytorch_model"):
+        create_generator("flux1_vae", weights=tmp_path / "ae.safetensors")
+
+
 def test_offline_a_full_vae_names_its_hugging_face_file(tmp_path, monkeypatch):
     info = generator_info("sdxl_vae")
     monkeypatch.delenv(info.weights_env, raising=False)

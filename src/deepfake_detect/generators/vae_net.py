@@ -14,6 +14,7 @@ from .weights import load_exact
 VAE_MISSING = 'the full VAE generators need diffusers: pip install "deepfake-detect[vae]" (or pip install diffusers)'
 RENAMED_ATTENTION = {".query.": ".to_q.", ".key.": ".to_k.", ".value.": ".to_v.", ".proj_attn.": ".to_out.0."}
 """Attention layer names of diffusers-format files saved before diffusers renamed them."""
+LDM_PREFIXES = ("encoder.down.", "first_stage_model.", "decoder.up.")
 
 
 class KLAutoencoder(ImageGenerator):
@@ -42,7 +43,11 @@ class KLAutoencoder(ImageGenerator):
 
 
 def current_attention_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`state` with the attention layers under today's diffusers names."""
+    """`state` with the attention layers under today's diffusers names. A file in the original
+    LDM layout (ComfyUI's `models/vae/`, FLUX's `ae.safetensors`) is refused with what to get."""
+    if any(key.startswith(LDM_PREFIXES) for key in state):
+        raise ValueError("the original LDM layout (encoder.down.*), not diffusers'; "
+                         "use the diffusers-format diffusion_pytorch_model.safetensors from the same release")
     renamed = {}
     for key, value in state.items():
         if ".attentions." in key:
