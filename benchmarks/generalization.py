@@ -497,8 +497,9 @@ def command_oneclass(args: argparse.Namespace) -> None:
     print("| backbone | " + " | ".join(tests) + " |\n|---|" + "---|" * len(tests))
     for name in args.backbones.split(";"):
         backbone = create_backbone(name)
-        scaler = StandardScaler().fit(features(reals, backbone)[0])
-        model = LedoitWolf().fit(scaler.transform(features(reals, backbone)[0]))
+        real_features = features(reals, backbone)[0]
+        scaler = StandardScaler().fit(real_features)
+        model = LedoitWolf().fit(scaler.transform(real_features))
         aucs = []
         for dataset in tests.values():
             X, y = features(dataset, backbone)
