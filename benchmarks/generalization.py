@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/generalization.py statistics       # AUC of simple image statistics alone
     .venv/bin/python benchmarks/generalization.py crops [--detector DIR]  # where a network detector looks
     .venv/bin/python benchmarks/generalization.py oneclass         # distance from real photographs only
+    .venv/bin/python benchmarks/generalization.py ensemble --member LABEL --member LABEL ...  # from a grid run
     .venv/bin/python benchmarks/generalization.py spectra|reconstruction|rigid [--per-class 100]
                                                   # training-free cues: decoder peaks, AEROBLADE, RIGID
 
@@ -592,6 +593,40 @@ def command_rigid(args: argparse.Namespace) -> None:
         print(f"{name}: AUC of embedding instability under noise, by sigma {aucs}")
 
 
+def method_label(row: dict) -> str:
+    """A grid row's method as the report names it: the network for fine-tuned and reference
+    detectors, `backbone + classifier` for frozen features."""
+    return row["backbone"] if row["approach"] != "features" else f"{row['backbone']} + {row['classifier']}"
+
+
+def command_ensemble(args: argparse.Namespace) -> None:
+    """Rank-averaged ensembles of finished grid cells: for each test set, the AUC of every member
+    (a method label, trained on `--train` when it is a frozen-feature method) and of the mean of
+    the members' score ranks, from the per-image scores the grid saved. No model is run."""
+    from scipy.stats import rankdata
+
+    from deepfake_detect.runs.folder import scores_path
+    from deepfake_detect.runs.ledger import Ledger
+
+    run = Path(args.run)
+    rows = [r for r in Ledger(run).done().values() if r["protocol"] != "lodo"]
+    for test in args.tests.split(","):
+        labels, ranks = None, []
+        for member in args.member:
+            found = [r for r in rows if r["test_dataset"] == test and method_label(r) == member
+                     and (r["approach"] != "features" or r["train_dataset"] == args.train)]
+            if len(found) != 1:
+                sys.exit(f"{run}: {len(found)} cells of '{member}' tested on {test} (want exactly one)")
+            saved = np.load(scores_path(run, found[0]["cell_id"]))
+            if labels is not None and not np.array_equal(labels, saved["y_true"]):
+                sys.exit(f"{run}: '{member}' was tested on other {test} images than the first member")
+            labels = saved["y_true"]
+            ranks.append(rankdata(saved["score"]))
+            print(f"{test}: {member}: AUC {compute_metrics(labels, saved['score'], n_bootstrap=0)['auc']:.3f}")
+        metrics = compute_metrics(labels, np.mean(ranks, axis=0))
+        print(f"{test}: rank mean of {len(ranks)}: AUC {metrics['auc']:.3f} [{metrics['auc_low']:.3f}, {metrics['auc_high']:.3f}]")
+
+
 def _cell(results: dict, key: str) -> str:
     row = results.get(key)
     return f"{row['auc']:.3f} [{row['auc_low']:.2f}-{row['auc_high']:.2f}]" if row else "-"
@@ -661,6 +696,11 @@ def main(argv: list[str] | None = None) -> None:
                           ("reconstruction", "AEROBLADE's cue: AUC of the tiny autoencoders' reconstruction error"),
                           ("rigid", "RIGID's cue: AUC of embedding instability under noise")):
         commands.add_parser(command, help=text).add_argument("--per-class", type=int, default=100)
+    ensemble = commands.add_parser("ensemble", help="rank-averaged ensembles of a grid run's saved scores")
+    ensemble.add_argument("--run", default=str(ROOT / "runs" / "generalization_study"))
+    ensemble.add_argument("--member", action="append", required=True, help="a method label as the report names it (repeat)")
+    ensemble.add_argument("--train", default="aligned", help="the training set of frozen-feature members")
+    ensemble.add_argument("--tests", default="faces,t2i")
     table = commands.add_parser("table")
     table.add_argument("--best", action="store_true", help="copy the best run's weights and settings to runs/generalization/best/")
     args = parser.parse_args(argv)
@@ -669,7 +709,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         {"train": command_train, "ferretnet": command_ferretnet, "table": command_table,
          "statistics": command_statistics, "crops": command_crops, "oneclass": command_oneclass, "spectra": command_spectra, "reconstruction": command_reconstruction,
-         "rigid": command_rigid}[args.command](args)
+         "rigid": command_rigid, "ensemble": command_ensemble}[args.command](args)
 
 
 if __name__ == "__main__":
