@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
+
+import pytest
 
 from conftest import run_cli, write_pattern_image
 
@@ -47,3 +50,27 @@ def test_a_full_vae_makes_fakes_from_a_local_weights_file(tmp_path):
     result = run_cli("make-fakes", reals, out, "-g", "sd_vae", "--size", "32", "--weights", weights)
     assert result.exit_code == 0, result.output
     assert len(list((out / "fake" / "sd_vae").iterdir())) == 2 and "sd_vae 2" in result.stderr
+
+
+SHARED_TAESD = Path(__file__).resolve().parents[2] / "shared" / "weights" / "taesd"
+
+
+@pytest.mark.skipif(not SHARED_TAESD.is_dir(), reason=f"shared weights not found at {SHARED_TAESD}")
+def test_all_plus_a_named_full_vae_makes_every_one(tmp_path):
+    """`-g all -g sd_vae` with one weights folder holding the TAESD files and the VAE's."""
+    from safetensors.torch import save_file
+
+    from deepfake_detect.generators import create_generator, default_generators
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for file in SHARED_TAESD.iterdir():
+        (weights / file.name).symlink_to(file)
+    twin = create_generator("sd_vae", weights="random")
+    save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(weights / "sd_vae.safetensors"))
+    reals = tmp_path / "reals"
+    write_pattern_image(reals / "photo.png", seed=0, fake=False, size=40)
+    out = tmp_path / "aligned"
+    result = run_cli("make-fakes", reals, out, "-g", "all", "-g", "sd_vae", "--size", "32", "--weights", weights)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "fake").iterdir()) == sorted([*default_generators(), "sd_vae"])

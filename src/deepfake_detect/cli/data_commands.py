@@ -193,7 +193,7 @@ def make_fakes_command(
 
     if not generator:
         raise UserError("give --generator NAME (repeatable) or --generator all; see `deepfake-detect generators`")
-    names = default_generators() if "all" in generator else generator
+    names = list(dict.fromkeys([*(default_generators() if "all" in generator else []), *(g for g in generator if g != "all")]))
     if image_format not in ("png", "jpeg"):
         raise UserError(f"--image-format must be png or jpeg, not '{image_format}'")
     if small not in ("skip", "resize"):
