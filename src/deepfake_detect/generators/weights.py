@@ -2,7 +2,9 @@
 download cache, or the official URL (in that order), and nothing downloaded twice.
 
 The official TAESD repository publishes `.pth` files; ComfyUI vendors the same weights as
-`.safetensors`. Either is accepted wherever a file is looked for.
+`.safetensors`. Either is accepted wherever a file is looked for. A generator of one file (the
+full VAEs, whose published file is `diffusion_pytorch_model.safetensors` for every family) takes
+that file under any name.
 """
 
 from __future__ import annotations
