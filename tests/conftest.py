@@ -151,3 +151,15 @@ def kill_finetune_after_first_epoch(args: list[str], run_dir: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait()
         process.stderr.close()
+
+
+def save_vae_twin(name: str, path: Path):
+    """A full VAE generator's random twin, its weights saved at `path` in the layout Hugging Face
+    publishes (diffusers' key names, safetensors); returns the twin."""
+    from safetensors.torch import save_file
+
+    from deepfake_detect.generators import create_generator
+
+    twin = create_generator(name, weights="random")
+    save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(path))
+    return twin

@@ -13,6 +13,7 @@ import skimage.data
 import torch
 from safetensors.torch import save_file
 
+from conftest import save_vae_twin
 from deepfake_detect.errors import UnknownNameError, WeightsError
 from deepfake_detect.generators import create_generator, default_generators, generator_info, list_generators
 
@@ -159,9 +160,8 @@ def test_all_means_every_generator_but_the_full_size_ones():
 def test_a_full_vae_loads_the_published_layout_from_a_file_of_any_name(tmp_path):
     """The diffusers-format file Hugging Face serves, and the same weights under the attention
     names diffusers used before (query/key/value/proj_attn), give the twin's reconstruction."""
-    twin = create_generator("sd_vae", weights="random")
+    twin = save_vae_twin("sd_vae", tmp_path / "diffusion_pytorch_model.safetensors")
     state = {k: v.contiguous() for k, v in twin.vae.state_dict().items()}
-    save_file(state, str(tmp_path / "diffusion_pytorch_model.safetensors"))
     old_names = {k.replace(".to_q.", ".query.").replace(".to_out.0.", ".proj_attn."): v for k, v in state.items()}
     assert old_names.keys() != state.keys()
     save_file(old_names, str(tmp_path / "old.safetensors"))
@@ -174,8 +174,7 @@ def test_a_full_vae_loads_the_published_layout_from_a_file_of_any_name(tmp_path)
 
 
 def test_a_vae_of_another_family_is_refused_naming_the_file(tmp_path):
-    flux = create_generator("flux1_vae", weights="random")  # 16 latent channels, no 1x1 convolutions
-    save_file({k: v.contiguous() for k, v in flux.vae.state_dict().items()}, str(tmp_path / "sd_vae.safetensors"))
+    save_vae_twin("flux1_vae", tmp_path / "sd_vae.safetensors")  # 16 latent channels, no 1x1 convolutions
     with pytest.raises(WeightsError, match=r"sd_vae\.safetensors: does not fit the sd_vae network: .*missing"):
         create_generator("sd_vae", weights=tmp_path)
 

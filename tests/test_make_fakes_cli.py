@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, write_pattern_image
+from conftest import run_cli, save_vae_twin, write_pattern_image
 
 
 def test_make_fakes_writes_pairs_resumes_and_names_bad_files(tmp_path):
@@ -36,13 +36,8 @@ def test_make_fakes_needs_a_generator(tmp_path):
 def test_a_full_vae_makes_fakes_from_a_local_weights_file(tmp_path):
     """The user's path for a full VAE: a downloaded file passed with --weights (here the random
     twin's weights under the name Hugging Face serves them)."""
-    from safetensors.torch import save_file
-
-    from deepfake_detect.generators import create_generator
-
-    twin = create_generator("sd_vae", weights="random")
     weights = tmp_path / "diffusion_pytorch_model.safetensors"
-    save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(weights))
+    save_vae_twin("sd_vae", weights)
     reals = tmp_path / "reals"
     for i in range(2):
         write_pattern_image(reals / f"photo{i}.png", seed=i, fake=False, size=40)
@@ -58,16 +53,13 @@ SHARED_TAESD = Path(__file__).resolve().parents[2] / "shared" / "weights" / "tae
 @pytest.mark.skipif(not SHARED_TAESD.is_dir(), reason=f"shared weights not found at {SHARED_TAESD}")
 def test_all_plus_a_named_full_vae_makes_every_one(tmp_path):
     """`-g all -g sd_vae` with one weights folder holding the TAESD files and the VAE's."""
-    from safetensors.torch import save_file
-
-    from deepfake_detect.generators import create_generator, default_generators
+    from deepfake_detect.generators import default_generators
 
     weights = tmp_path / "weights"
     weights.mkdir()
     for file in SHARED_TAESD.iterdir():
         (weights / file.name).symlink_to(file)
-    twin = create_generator("sd_vae", weights="random")
-    save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(weights / "sd_vae.safetensors"))
+    save_vae_twin("sd_vae", weights / "sd_vae.safetensors")
     reals = tmp_path / "reals"
     write_pattern_image(reals / "photo.png", seed=0, fake=False, size=40)
     out = tmp_path / "aligned"
