@@ -10,19 +10,89 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from ..console import console
 from ..errors import ExitStatus, Interrupted, UserError
 
-app = typer.Typer(
+
+def without_flag_placeholders(params: list) -> list:
+    """Flags take no value, so their help shows no `<bool>` type (typer prints one)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx) -> list:
+        return without_flag_placeholders(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx) -> list:
+        return without_flag_placeholders(super().get_params(ctx))
+
+
+class App(typer.Typer):
+    """The Typer app whose commands all use `Command` (help without `<bool>`)."""
+
+    def command(self, *args, cls: type[TyperCommand] | None = None, **kwargs):
+        return super().command(*args, cls=cls or Command, **kwargs)
+
+
+app = App(
     help="Tell real photographs from generated images.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def version_text() -> str:
+    """This tool's version, the runtimes a verdict depends on, and the built-in detector."""
+    import json
+    from importlib import metadata
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"deepfake-detect {version('deepfake-detect')}",
+             f"torch {version('torch')}", f"onnxruntime {version('onnxruntime')}"]
+    from ..detector.builtin import BUILTIN_DETECTOR
+    from ..detector.manifest import MANIFEST_FILE
+
+    try:
+        manifest = json.loads((BUILTIN_DETECTOR / MANIFEST_FILE).read_text(encoding="utf-8"))
+        measured = ", ".join(f"{t['name']} {t['auc']:.3f}" for t in manifest.get("measured", {}).get("test_sets", []))
+        lines.append(f"built-in detector: {manifest['backbone']['name']} ({manifest['kind']}), made "
+                     f"{manifest['created'][:10]}" + (f"; AUC on unseen generators: {measured}" if measured else ""))
+    except (OSError, ValueError, KeyError):
+        lines.append("built-in detector: none in this installation")
+    return "\n".join(lines)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        console.print(version_text(), highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitStatus.OK)
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[bool, typer.Option("--version", is_eager=True, callback=show_version, expose_value=False,
+                                           help="Show the version, torch's, ONNX Runtime's and the built-in detector's, and exit")] = False,
+) -> None:
+    """Tell real photographs from generated images."""
 
 INTERRUPTED_MESSAGE = "interrupted: finished work is saved; run the same command again to resume"
 
@@ -40,6 +110,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except ClickException as exc:  # unknown option, missing argument, invalid value...
+        if not exc.format_message():  # no arguments at all: the help was the answer
+            return ExitStatus.USAGE
         context = getattr(exc, "ctx", None)
         hint = f" (see {context.command_path} --help)" if context is not None else ""
         print_error(exc.format_message() + hint)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Column, Table
 
-from ..console import console, progress_bar, sized_progress, warn
+from ..console import console, progress_bar, sized_progress, starting, warn
 from ..errors import ExitStatus, UserError
 from .app import app
 from .options import (
@@ -200,6 +200,7 @@ def make_fakes_command(
         raise UserError(f"--small must be skip or resize, not '{small}'")
     options = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
                    batch_size=batch_size, data_root=data_root, on_bad=warn)
+    starting(f"make-fakes: {reals} through {', '.join(names)} at {size} px -> {out} (loading the generators)")
     if engine is Engine.ray:
         from ..engines import make_fakes_with_ray
 

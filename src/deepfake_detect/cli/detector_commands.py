@@ -118,7 +118,7 @@ def _fmt(value) -> str:
 
 DetectorOption = Annotated[
     Optional[Path],
-    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector"),
+    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)"),
 ]
 
 
@@ -158,11 +158,13 @@ def predict(
     with the reason), 2 on a usage error or when the output cannot be written.
     """
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..runtime import default_workers
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
     detector, paths = split_detector_argument(detector, paths)
+    detector = detector_folder(detector)
     loaded = Detector.load(detector, device, runtime=runtime.value)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
@@ -208,7 +210,7 @@ def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batc
 
 @app.command()
 def calibrate(
-    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind)")],
+    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind), or 'builtin' for the built-in detector")],
     reals: Annotated[Path, typer.Option("--reals", help="Folder of real photographs the detector never saw")],
     output: Annotated[Path, out_option("The calibrated detector folder (the model files are copied unchanged)")],
     target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help="Largest share of these reals to call fake")] = 0.05,
@@ -220,7 +222,9 @@ def calibrate(
     """
     from ..data.walk import image_files
     from ..detector import calibrate_detector
+    from ..detector.builtin import detector_folder
 
+    detector = detector_folder(detector)
     paths = image_files(reals)
     if not paths:
         raise UserError(f"{reals}: no images found")
@@ -232,7 +236,7 @@ def calibrate(
 
 @app.command()
 def serve(
-    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector")] = None,
+    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
@@ -248,10 +252,11 @@ def serve(
     import uvicorn
 
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device, runtime=runtime.value)
+    loaded = Detector.load(detector_folder(detector), device, runtime=runtime.value)
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "
              "(no authentication); put it behind a proxy with TLS and access control")
