@@ -83,7 +83,7 @@ def version_text() -> str:
 
 def show_version(value: bool) -> None:
     if value:
-        console.print(version_text(), highlight=False, soft_wrap=True)
+        typer.echo(version_text())  # stdout, where scripts look for a version
         raise typer.Exit(ExitStatus.OK)
 
 
