@@ -171,3 +171,17 @@ def test_calibrate_and_adapt_take_builtin_as_the_builtin_detector(files, tmp_pat
     assert adapted.exit_code == 0, adapted.output
     assert (tmp_path / "adapted" / "manifest.json").is_file()
     assert adapted.stderr.startswith("adapt: builtin") or "adapt: " in adapted.stderr.splitlines()[0]  # first, before loading
+
+
+@pytest.mark.slow
+def test_long_commands_say_what_they_do_before_the_heavy_work(files, tmp_path):
+    """The first line of make-fakes and finetune comes before generators, networks or data load
+    (adapt: above), so a user sees at once that the command runs."""
+    fakes = run_cli("make-fakes", files["data"] / "real", tmp_path / "fakes", "-g", "tconv", "--size", "32")
+    assert fakes.exit_code == 0, fakes.output
+    assert fakes.stderr.startswith("make-fakes: "), fakes.stderr
+    data = make_real_fake_folder(tmp_path / "data", per_class=12, size=32)
+    tuned = run_cli("finetune", data, "--out", tmp_path / "ft", "--arch", "patchnet_npr_s", "--weights", "random",
+                    "--epochs", "1", "--batch-size", "4", "--image-size", "32", "--workers", "0", "--bootstrap", "0")
+    assert tuned.exit_code == 0, tuned.output
+    assert tuned.stderr.startswith("finetune: patchnet_npr_s on "), tuned.stderr
