@@ -29,11 +29,15 @@ def without_flag_placeholders(params: list) -> list:
 
 
 class Command(TyperCommand):
+    """Every command: its help shows flags without a type."""
+
     def get_params(self, ctx) -> list:
         return without_flag_placeholders(super().get_params(ctx))
 
 
 class Group(TyperGroup):
+    """The top level: `-h`/`--help`, `--version`, without a type shown for either."""
+
     def get_params(self, ctx) -> list:
         return without_flag_placeholders(super().get_params(ctx))
 
@@ -74,8 +78,10 @@ def version_text() -> str:
     try:
         manifest = json.loads((BUILTIN_DETECTOR / MANIFEST_FILE).read_text(encoding="utf-8"))
         measured = ", ".join(f"{t['name']} {t['auc']:.3f}" for t in manifest.get("measured", {}).get("test_sets", []))
+        weights = next(iter(sorted(manifest["files"].items())))
         lines.append(f"built-in detector: {manifest['backbone']['name']} ({manifest['kind']}), made "
-                     f"{manifest['created'][:10]}" + (f"; AUC on unseen generators: {measured}" if measured else ""))
+                     f"{manifest['created'][:10]}, {weights[0]} sha256 {weights[1][:12]}"
+                     + (f"; AUC on unseen generators: {measured}" if measured else ""))
     except (OSError, ValueError, KeyError):
         lines.append("built-in detector: none in this installation")
     return "\n".join(lines)
@@ -93,6 +99,7 @@ def main_options(
                                            help="Show the version, torch's, ONNX Runtime's and the built-in detector's, and exit")] = False,
 ) -> None:
     """Tell real photographs from generated images."""
+
 
 INTERRUPTED_MESSAGE = "interrupted: finished work is saved; run the same command again to resume"
 
