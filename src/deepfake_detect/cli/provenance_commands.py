@@ -1,0 +1,66 @@
+"""`inspect`: every piece of provenance evidence each file carries, without scoring pixels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.text import Text
+
+from ..console import console, warn
+from ..errors import ExitStatus, UserError
+from .app import app
+from .options import AllowNetworkOption, TrustDirOption, WatermarksOption, provenance_reader
+
+SIGNAL_STYLES = {"generated": "red", "edited": "red", "tampered": "magenta", "capture": "green",
+                 "info": "", "problem": "yellow"}
+
+
+@app.command()
+def inspect(
+    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or .txt files listing paths")],
+    trust_dir: TrustDirOption = None,
+    allow_network: AllowNetworkOption = False,
+    watermarks: WatermarksOption = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table | jsonl (default: table)")] = None,
+) -> int:
+    """Print all provenance evidence per file: C2PA credentials (signer, generator, actions,
+    validation state), IPTC/XMP source type, generator metadata, watermarks; and the verdict
+    that evidence alone gives (pixels are not scored: use `predict` for both)."""
+    from ..provenance import decide
+    from .rows import collect_inputs, printable
+
+    if fmt not in (None, "table", "jsonl"):
+        raise UserError(f"--format must be table or jsonl, not '{fmt}'")
+    reader = provenance_reader(trust_dir, allow_network, watermarks)
+    inputs = collect_inputs(paths)
+    for folder in inputs.empty_folders:
+        warn(f"{folder}: no images found (looked for image suffixes, recursively)")
+    if not inputs.paths:
+        raise UserError("nothing to inspect: no image files among the given paths")
+    unreadable = 0
+    for path in inputs.paths:
+        if not Path(path).is_file():
+            unreadable += 1
+            warn(f"{path}: no such file")
+            continue
+        provenance = reader.read_path(path)
+        decision = decide(None, 0.5, provenance)
+        if fmt == "jsonl":
+            print(json.dumps({"path": printable(str(path)), "verdict": decision.verdict.value,
+                              "evidence": decision.evidence, "provenance": provenance.as_dict()}, ensure_ascii=False))
+            continue
+        console.print(Text(f"{printable(str(path))}  [{provenance.format or 'not an image'}]", style="bold"), highlight=False)
+        for finding in provenance.findings:
+            state = f" [{finding.state}]" if finding.state else ""
+            console.print(Text(f"  {finding.signal.value:<9}{state} ", style=SIGNAL_STYLES[finding.signal.value])
+                          + Text(finding.text), highlight=False, soft_wrap=True)
+        if not provenance.findings:
+            console.print("  no provenance data (this proves nothing: most files carry none, and re-encoding strips it)")
+        console.print(Text(f"  verdict from this evidence alone: {decision.verdict.value}", style="dim"), highlight=False)
+    trust = reader.describe()["trust_lists"]
+    console.print(f"trust lists: {trust or 'none given (signers not checked; --trust-dir or DEEPFAKE_DETECT_TRUST_DIR)'}"
+                  f"; network: {'allowed' if reader.allow_network else 'off'}", highlight=False)
+    return ExitStatus.PARTIAL if unreadable else ExitStatus.OK
