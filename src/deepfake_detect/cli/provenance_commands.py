@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from ..console import console, warn
@@ -40,6 +42,7 @@ def inspect(
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
     if not inputs.paths:
         raise UserError("nothing to inspect: no image files among the given paths")
+    out = Console(highlight=False, soft_wrap=True)  # the findings are the output: stdout
     unreadable = 0
     for path in inputs.paths:
         if not Path(path).is_file():
@@ -49,17 +52,20 @@ def inspect(
         provenance = reader.read_path(path)
         decision = decide(None, 0.5, provenance)
         if fmt == "jsonl":
-            print(json.dumps({"path": printable(str(path)), "verdict": decision.verdict.value,
-                              "evidence": decision.evidence, "provenance": provenance.as_dict()}, ensure_ascii=False))
+            sys.stdout.write(json.dumps({"path": printable(str(path)), "verdict": decision.verdict.value,
+                                         "evidence": decision.evidence, "provenance": provenance.as_dict()},
+                                        ensure_ascii=False) + "\n")
+            sys.stdout.flush()
             continue
-        console.print(Text(f"{printable(str(path))}  [{provenance.format or 'not an image'}]", style="bold"), highlight=False)
+        out.print(Text(f"{printable(str(path))}  [{provenance.format or 'not an image'}]", style="bold"))
         for finding in provenance.findings:
             state = f" [{finding.state}]" if finding.state else ""
-            console.print(Text(f"  {finding.signal.value:<9}{state} ", style=SIGNAL_STYLES[finding.signal.value])
-                          + Text(finding.text), highlight=False, soft_wrap=True)
+            out.print(Text(f"  {finding.signal.value:<9}{state} ", style=SIGNAL_STYLES[finding.signal.value])
+                      + Text(finding.text))
         if not provenance.findings:
-            console.print("  no provenance data (this proves nothing: most files carry none, and re-encoding strips it)")
-        console.print(Text(f"  verdict from this evidence alone: {decision.verdict.value}", style="dim"), highlight=False)
+            out.print("  no provenance data (this proves nothing: most files carry none, and re-encoding strips it)")
+        out.print(Text(f"  verdict from this evidence alone: {decision.verdict.value}", style="dim"))
+    out.file.flush()
     trust = reader.describe()["trust_lists"]
     console.print(f"trust lists: {trust or 'none given (signers not checked; --trust-dir or DEEPFAKE_DETECT_TRUST_DIR)'}"
                   f"; network: {'allowed' if reader.allow_network else 'off'}", highlight=False)

@@ -156,16 +156,18 @@ class BatchScorer:
         try:
             scores = self.detector.score_tensors(self.detector.concat([job.tensors for job in jobs]))
         except Exception as exc:  # handed to every waiting request, which answers 500
-            for job in jobs:
-                job.future.set_exception(exc)
+            scores, error = None, exc
         else:
-            start = 0
-            for job in jobs:
+            error = None
+        with self._lock:  # released before any request is answered, so an idle server counts 0
+            self._queued -= sum(len(job.tensors) for job in jobs)
+        start = 0
+        for job in jobs:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
                 job.future.set_result(scores[start : start + len(job.tensors)])
                 start += len(job.tensors)
-        finally:
-            with self._lock:
-                self._queued -= sum(len(job.tensors) for job in jobs)
 
 
 class UploadSizeLimit:
