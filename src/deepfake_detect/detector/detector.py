@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,14 +226,20 @@ class Detector:
     def _stream(
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
     ) -> Iterator[Prediction]:
-        for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
-            scores = self.score_tensors(batch.images) if batch.images is not None else []
-            results = [
-                self._scored(i, _name(items[i]), float(s), self.size_note(*size), self.read_provenance(items[i]))
-                for i, s, size in zip(batch.indices, scores, batch.sizes)
-            ]
-            results += [self._unscored(i, items[i], reason_only(error, items[i])) for i, error in batch.bad]
-            yield from sorted(results, key=lambda result: result.index)
+        """Score batch by batch; each batch's provenance is read on a side thread while the
+        network scores it (c2pa and ONNX Runtime release the GIL), so the stage adds little."""
+        with ThreadPoolExecutor(1, thread_name_prefix="provenance") as side:
+            for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
+                indices = [*batch.indices, *(i for i, _ in batch.bad)]
+                read = {i: side.submit(self.read_provenance, items[i]) for i in indices}
+                scores = self.score_tensors(batch.images) if batch.images is not None else []
+                results = [
+                    self._scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
+                    for i, s, size in zip(batch.indices, scores, batch.sizes)
+                ]
+                results += [self._unscored(i, items[i], reason_only(error, items[i]), read[i].result())
+                            for i, error in batch.bad]
+                yield from sorted(results, key=lambda result: result.index)
 
     def _batches(
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
@@ -253,10 +260,9 @@ class Detector:
             return Prediction(index, name, None, None, NOT_FINITE)
         return self.scored(index, name, probability, note, provenance)
 
-    def _unscored(self, index: int, item: Any, error: str) -> Prediction:
+    def _unscored(self, index: int, item: Any, error: str, provenance: Provenance | None) -> Prediction:
         """A file whose pixels could not be scored: an error row, unless its provenance still
         says something (a 1x1 crop that keeps its generator's metadata gets a verdict from it)."""
-        provenance = self.read_provenance(item)
         if provenance is None or not provenance.says_something:
             return Prediction(index, _name(item), None, None, error)
         return self.scored(index, _name(item), None, f"pixels not scored: {error}", provenance)
