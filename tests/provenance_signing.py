@@ -63,11 +63,15 @@ def make_ca(organization: str = "Test Generator Inc.") -> TestCA:
 
 
 def sign_jpeg(source: bytes, ca: TestCA, source_type: str | None, agent: str = "Test Generator 1.0",
-              action: str = "c2pa.created") -> bytes:
-    """`source` (JPEG bytes) with a C2PA manifest: one `action` with `source_type` (an IPTC term)."""
+              action: str = "c2pa.created", parent: bytes | None = None) -> bytes:
+    """`source` (JPEG bytes) with a C2PA manifest: one `action` with `source_type` (an IPTC term);
+    with `parent` (a signed JPEG), that file becomes its `parentOf` ingredient (as ChatGPT
+    wraps DALL-E's claim)."""
     import c2pa
 
     entry = {"action": action, "softwareAgent": {"name": agent}}
+    if parent is not None:
+        entry["parameters"] = {"ingredientIds": ["parent"]}
     if source_type:
         entry["digitalSourceType"] = IPTC + source_type
     manifest = {
@@ -78,5 +82,7 @@ def sign_jpeg(source: bytes, ca: TestCA, source_type: str | None, agent: str = "
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", ca.chain_pem, ca.key_pem, None))
     out = io.BytesIO()
     with c2pa.Builder(json.dumps(manifest)) as builder:
+        if parent is not None:
+            builder.add_ingredient({"title": "parent.jpg", "relationship": "parentOf", "label": "parent"}, "image/jpeg", io.BytesIO(parent))
         builder.sign(signer, "image/jpeg", io.BytesIO(source), out)
     return out.getvalue()

@@ -367,3 +367,35 @@ def test_inspect_prints_every_finding_and_predict_carries_them(tmp_path):
     assert rows["img2img_cropped.png"]["evidence"].startswith("metadata: written by ComfyUI")
     assert all(r["verdict"] != "real" and "evidence" in r and "provenance" in r for r in rows.values())
     assert "only the central 128x128 px" in rows["C.jpg"]["note"]
+
+
+def test_the_api_returns_verdict_evidence_and_findings(ca, home_trust):
+    from fastapi.testclient import TestClient
+
+    from deepfake_detect.detector import Detector
+    from deepfake_detect.serve import create_app
+
+    detector = Detector.load(provenance=ProvenanceReader(trust=home_trust))
+    files = [("files", ("signed.jpg", signed(ca, "compositeWithTrainedAlgorithmicMedia"), "image/jpeg")),
+             ("files", ("plain.png", reencoded(signed(ca, "compositeWithTrainedAlgorithmicMedia")), "image/png"))]
+    with TestClient(create_app(detector)) as client:
+        edited, plain = client.post("/predict", files=files).json()["results"]
+        meanings = client.get("/verdicts").json()["meanings"]
+    assert edited["verdict"] == "edited with AI (declared)" and "(trusted)" in edited["evidence"]
+    assert edited["provenance"]["findings"][0]["state"] == "Trusted" and 0 <= edited["probability"] <= 1
+    assert plain["verdict"] in ("no evidence found", "likely generated") and plain["provenance"]["findings"] == []
+    assert set(meanings) == {v.value for v in Verdict}
+
+
+def test_a_claim_in_the_parent_ingredient_is_found(ca, home_trust):
+    """ChatGPT's case: the active manifest only opens and converts; the generation is declared by the
+    ingredient it was opened from."""
+    from provenance_signing import sign_jpeg
+
+    parent = signed(ca, "trainedAlgorithmicMedia", agent="Example DALL-E")
+    child = sign_jpeg(jpeg_bytes(seed=1), ca, None, agent="Example Chat", action="c2pa.opened", parent=parent)
+    provenance = ProvenanceReader(trust=home_trust).read_bytes(child, "chat.jpg")
+    (main,) = [f for f in provenance.findings if f.source == "c2pa"]
+    assert main.signal is Signal.GENERATED and main.tool == "Example DALL-E" and main.state == "Trusted"
+    assert len(main.details["manifests"]) == 2
+    assert decide(0.05, 0.5, provenance).verdict is Verdict.GENERATED_DECLARED

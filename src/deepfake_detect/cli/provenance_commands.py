@@ -40,14 +40,15 @@ def inspect(
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
-    if not inputs.paths:
-        raise UserError("nothing to inspect: no image files among the given paths")
+    missing = [p for p in inputs.paths if not Path(p).is_file()]
+    if not inputs.paths or len(missing) == len(inputs.paths):
+        named = f" ({missing[0]}: no such file)" if missing else ""
+        raise UserError(f"nothing to inspect: no image files among the given paths{named}")
     out = Console(highlight=False, soft_wrap=True)  # the findings are the output: stdout
-    unreadable = 0
+    for path in missing:
+        warn(f"{path}: no such file")
     for path in inputs.paths:
-        if not Path(path).is_file():
-            unreadable += 1
-            warn(f"{path}: no such file")
+        if path in missing:
             continue
         provenance = reader.read_path(path)
         decision = decide(None, 0.5, provenance)
@@ -69,4 +70,4 @@ def inspect(
     trust = reader.describe()["trust_lists"]
     console.print(f"trust lists: {trust or 'none given (signers not checked; --trust-dir or DEEPFAKE_DETECT_TRUST_DIR)'}"
                   f"; network: {'allowed' if reader.allow_network else 'off'}", highlight=False)
-    return ExitStatus.PARTIAL if unreadable else ExitStatus.OK
+    return ExitStatus.PARTIAL if missing else ExitStatus.OK

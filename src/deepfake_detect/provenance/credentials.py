@@ -31,7 +31,6 @@ STATE_WORDS = {
     "Invalid": "INVALID: changed after signing or bad signature",
 }
 UNCHECKED = "signature intact, signer not checked: no trust list given"
-OPENED = ("c2pa.created", "c2pa.opened", "c2pa.placed", "c2pa.converted", "c2pa.edited")
 MAX_DEPTH = 16
 
 
