@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,8 @@ class CredentialReader:
 
 
 def _remote(message: str, allowed: bool) -> Finding:
-    url = message.split("url", 1)[-1].strip() if "url" in message else None
+    found = re.search(r"https?://[^\s()\"']+", message)
+    url = found.group(0) if found else None
     why = "could not be fetched" if allowed else "not fetched: the network is not allowed (--allow-network)"
     return Finding("c2pa", Signal.PROBLEM, f"C2PA: manifest stored remotely ({url or 'no URL'}), {why}",
                    details={"error": message, "remote_url": url})
