@@ -116,7 +116,7 @@ def findings_of(store: dict[str, Any], checked: bool) -> list[Finding]:
     active = manifests.get(active_label or "")
     signal, origin = classify(active_label, manifests, 0) if active else (Signal.INFO, None)
     trusted = state == "Trusted"
-    declarer = _signer(active) if active else None
+    declarer = _signer(_holding(origin, manifests) or active) if active else None
     tool = (_agent(origin) if origin else None) or _generator(active)
     words = STATE_WORDS.get(state, state) if (checked or state == "Invalid") else UNCHECKED
     what = {
@@ -133,7 +133,7 @@ def findings_of(store: dict[str, Any], checked: bool) -> list[Finding]:
         trusted=trusted, tool=tool, declarer=declarer, state=state, details=details,
     )]
     if state == "Invalid":
-        codes = ", ".join(sorted({f["code"] for f in details["failures"]})) or "no failure code"
+        codes = ", ".join(sorted({f["code"] or "?" for f in details["failures"]})) or "no failure code"
         findings.append(Finding("c2pa", Signal.TAMPERED, f"C2PA: credential does not verify ({codes})",
                                 declarer=declarer, state=state, details={"failures": details["failures"]}))
     return findings
@@ -164,6 +164,13 @@ def classify(label: str | None, manifests: dict[str, dict], depth: int) -> tuple
     if captured:
         return Signal.CAPTURE, captured[0]
     return Signal.INFO, None
+
+
+def _holding(action: dict | None, manifests: dict[str, dict]) -> dict | None:
+    """The manifest whose assertions hold `action`: its signer is the one who declared it."""
+    if action is None:
+        return None
+    return next((m for m in manifests.values() if any(a is action for a in actions_of(m))), None)
 
 
 def actions_of(manifest: dict) -> list[dict]:
