@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -158,6 +159,16 @@ def user_message(exc: BaseException) -> str | None:
             problems.append(f"{where}: {text}" if where else text)
         return f"invalid {exc.title}: " + "; ".join(problems)
     return None
+
+
+def start_line(message: str, inputs: Sequence[str | Path]) -> None:
+    """The first line of a long command (`console.starting`), unless one of its `inputs` is
+    missing: then the command fails at once, and an error is one line."""
+    from ..console import starting
+    from ..data import NAMED_DATASETS
+
+    if all(str(source) in NAMED_DATASETS or Path(source).expanduser().exists() for source in inputs):
+        starting(message)
 
 
 def print_error(message: str) -> None:

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..backbones import list_finetunable
-from ..console import console, starting
+from ..console import console
 from ..errors import ExitStatus, FinetuneError, Interrupted
-from .app import app
+from .app import app, start_line
 from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOption, WorkersOption, out_option
 
 # Flags that live inside the nested `augment` section of the config.
@@ -79,7 +79,8 @@ def finetune(
     from ..finetune import run_finetune
 
     settings = resolve_config(ctx, config)
-    starting(f"finetune: {settings.arch} on {settings.dataset}, {settings.epochs} epoch(s) -> {settings.out} (reading the data)")
+    start_line(f"finetune: {settings.arch} on {settings.dataset}, {settings.epochs} epoch(s) -> {settings.out} (reading the data)",
+               [settings.dataset])
     try:
         result = run_finetune(settings, resume=resume)
     except KeyboardInterrupt:

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..console import console, starting, warn
+from ..console import console, warn
 from ..errors import ExitStatus, UserError
-from .app import app
+from .app import app, start_line
 from .options import DataRootOption, out_option
 
 
@@ -76,8 +76,8 @@ def adapt(
         raise UserError(f"{fakes}: no images found")
     if (curve is None) != (test is None):
         raise UserError("--curve and --test go together: the counts to try and the set to measure on")
-    starting(f"adapt: {detector} on {len(fake_paths)} fakes and {len(real_paths)} reals, {steps} steps -> {output} "
-             "(loading the detector)")
+    start_line(f"adapt: {detector} on {len(fake_paths)} fakes and {len(real_paths)} reals, {steps} steps -> {output} "
+             "(loading the detector)", [detector])
     if curve is not None:
         from ..data import load_dataset
         from ..report import write_report_safely
