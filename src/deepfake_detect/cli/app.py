@@ -162,12 +162,13 @@ def user_message(exc: BaseException) -> str | None:
 
 
 def start_line(message: str, inputs: Sequence[str | Path]) -> None:
-    """The first line of a long command (`console.starting`), unless one of its `inputs` is
-    missing: then the command fails at once, and an error is one line."""
+    """The first line of a long command (`console.starting`) on a terminal, where a person waits
+    for it; in a pipe or a log the command's own progress lines are the record, and an error
+    stays the one line on stderr. Never when one of its `inputs` is missing (it fails at once)."""
     from ..console import starting
     from ..data import NAMED_DATASETS
 
-    if all(str(source) in NAMED_DATASETS or Path(source).expanduser().exists() for source in inputs):
+    if console.is_terminal and all(str(source) in NAMED_DATASETS or Path(source).expanduser().exists() for source in inputs):
         starting(message)
 
 
