@@ -1,6 +1,7 @@
 """The grid end to end: real files, the real cache, real processes, every registered model."""
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -252,3 +253,26 @@ def test_reencode_removes_the_format_shortcut(tmp_path):
     alike = load_dataset(tmp_path / "alike")
     assert alike.counts() == {"real": 6, "fake": 6}
     assert shortcut_warnings(alike) == []
+
+
+def test_run_grid_prints_nothing_and_logs_what_it_says(tmp_path, capfd, caplog):
+    """The library logs, only the command line prints (issue 18): from Python, `run_grid` is
+    silent on stdout and stderr, and its warnings and progress are log records to capture."""
+    for i in range(8):  # a format shortcut, so the grid has a warning to give
+        write_pattern_image(tmp_path / "d" / "real" / f"{i}.jpg", i, False, fmt="JPEG")
+        write_pattern_image(tmp_path / "d" / "fake" / f"{i}.png", i, True, fmt="PNG")
+    config = load_config(write_config(
+        tmp_path / "grid.yaml", datasets={"d": str(tmp_path / "d")}, reductions=["none"], classifiers=["linear_probe"],
+        protocols={"cross": False}, bootstrap=0, jobs=1,
+    ))
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="deepfake_detect"):
+        results = run_grid(config, tmp_path / "run")
+    assert len(results) == 1
+    assert capfd.readouterr() == ("", "")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("file formats differ" in r.getMessage() for r in warnings)
+    assert all(r.name.startswith("deepfake_detect.") for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("fft_spectrum [none]") and "16/16" in m for m in messages)  # extraction progress
+    assert any("1 cells in" in m for m in messages)

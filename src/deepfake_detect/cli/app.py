@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from rich.markup import escape
 
-from ..console import console
+from ..console import cli_output, console
 from ..errors import ExitStatus, Interrupted, UserError
 
 app = typer.Typer(
@@ -32,7 +32,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from typer._click.exceptions import ClickException  # typer vendors its own click
 
     try:
-        outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
+        with cli_output():
+            outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
     except (KeyboardInterrupt, typer.Abort):
         return interrupted(INTERRUPTED_MESSAGE)
     except Interrupted as exc:
