@@ -152,6 +152,7 @@ def test_training_refuses_to_overwrite_and_checks_names_before_work(trained, dat
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_bundled_network_weights_reload_exactly(data_folder, tmp_path):
     """A backbone with weights is saved as safetensors in the folder and reloaded strictly."""
     plan = TrainingPlan(dataset=str(data_folder), backbone="efficientnet_lite0", cache=str(tmp_path / "cache"),
