@@ -26,6 +26,7 @@ def test_demo_set_layout_and_content(tmp_path):
     assert make_demo_dataset(tmp_path / "demo", per_class=12, size=32) == root  # reused
 
 
+@pytest.mark.slow
 def test_demo_traces_are_detectable_and_the_demo_config_is_valid(tmp_path):
     root = make_demo_dataset(tmp_path / "demo", per_class=30, size=64)
     settings = demo_config(root, tmp_path / "cache")

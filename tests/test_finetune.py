@@ -152,6 +152,7 @@ def test_a_resumed_run_does_not_rescore_finished_cells(finished_run, data):
     assert len(pd.read_csv(finished_run / "results.csv")) == ledger.count(b"\n")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(finished_run, data, tmp_path):
     """SIGKILL during epoch 2 of the fixture's configuration, then --resume: the run completes
     and its final weights equal those of the run that was never interrupted."""

@@ -24,6 +24,7 @@ from PIL import Image
 
 from deepfake_detect.errors import UnknownNameError
 from deepfake_detect.report import best_rows, write_report
+from deepfake_detect.report.content import OWN_FIGURE_PATTERNS
 from deepfake_detect.runs.schema import METRICS, NUMERIC, higher_is_better
 from deepfake_detect.report.scores import roc_curve
 
@@ -35,8 +36,9 @@ TRANSFORMS = ["none", "blur+jitter"]
 BEST_WITHIN = ("clip_vitb16", "none", "none", "svm_rbf")
 BEST_CROSS = ("clip_vitb16", "blur+jitter", "pca", "linear_probe")
 ROBUSTNESS_LEVELS = {"jpeg": [100, 90, 70, 50, 30], "blur": [0, 1, 2, 4], "downscale": [1.0, 0.75, 0.5]}
-EXPECTED_FIGURES = ["heatmap_none.png", "heatmap_pca.png", "generalization_matrix.png", "roc_curves.png",
-                    "robustness.png", "approaches.png", "logo.png", "lodo.png"]
+EXPECTED_FIGURES = [name for pattern in OWN_FIGURE_PATTERNS if pattern != "few_shot.png"  # no adapt curve here
+                    for name in ([pattern.replace("*", r) for r in REDUCTIONS] if "*" in pattern else [pattern])]
+"""Every figure the report draws (its own list), one heatmap per reduction of the run."""
 
 
 def method_quality(backbone: str, transform: str, reduction: str, classifier: str) -> tuple[float, float]:

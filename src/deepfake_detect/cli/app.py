@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
-from ..console import console
+from ..console import cli_output, console
 from ..errors import ExitStatus, Interrupted, UserError
 
 
@@ -110,7 +110,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from typer._click.exceptions import ClickException  # typer vendors its own click
 
     try:
-        outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
+        with cli_output():
+            outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
     except (KeyboardInterrupt, typer.Abort):
         return interrupted(INTERRUPTED_MESSAGE)
     except Interrupted as exc:

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Column, Table
 
-from ..console import console, progress_bar, sized_progress, warn
+from ..console import console, progress_bar, warn
+from ..progress import sized_progress
 from ..errors import ExitStatus, UserError
 from .app import app, start_line
 from .options import (

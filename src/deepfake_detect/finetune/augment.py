@@ -40,32 +40,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torchvision.transforms.v2 as T
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..transforms.preprocess import PreprocessPolicy, build_preprocess
-
-
-class AugmentSpec(BaseModel):
-    """Which augmentations are on; `enabled=False` turns them all off at once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-    crop: bool = True
-    flip: bool = True
-    blur_prob: float = Field(0.1, ge=0, le=1)
-    blur_sigma: tuple[float, float] = (0.0, 3.0)
-    jpeg_prob: float = Field(0.1, ge=0, le=1)
-    jpeg_quality: tuple[int, int] = (30, 100)
-    downscale_prob: float = Field(0.0, ge=0, le=1)
-    downscale_factor: tuple[float, float] = (1.1, 2.0)
-
-    @field_validator("downscale_factor")
-    @classmethod
-    def _shrinks(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not 1 <= value[0] <= value[1]:
-            raise ValueError(f"needs 1 <= low <= high (a region larger than the crop), not {list(value)}")
-        return value
+from .config import AugmentSpec
 
 
 Images = Image.Image | tuple[Image.Image, ...]

@@ -5,6 +5,7 @@ The network ends holding the *last* epoch; the best epoch's weights are in best.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones.finetuned import fake_probability
-from ..console import console, progress_bar, warn
+from ..progress import progress_bar
 from ..data.loader import ImageTensors, image_loader
 from ..evaluate.metrics import compute_metrics
 from ..runtime import best_device
@@ -42,6 +43,8 @@ from .state import (
     save_checkpoint,
     save_weights,
 )
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_WEIGHTS_FILE = "best.safetensors"
@@ -149,12 +152,12 @@ def train(
     trainer = make_trainer(config, device, weights="random" if resuming else None)
     state = restore_checkpoint(checkpoint, trainer, config) if resuming else TrainingState()
     if resuming:
-        console.print(f"resuming {run_dir} after epoch {state.epoch}")
+        log.info(f"resuming {run_dir} after epoch {state.epoch}")
     prep = preprocessing(config, trainer.network.info)
     train_images = training_images(splits.train, config, prep)
     val_images = evaluation_images(splits.val, config, prep)
     workers = config.decoding_workers()
-    report_bad = BadFileReporter(warn)
+    report_bad = BadFileReporter(log.warning)
     curves = CurvePlotter(run_dir)
     while state.epoch < config.epochs and not state.stopped_early:
         epoch, started = state.epoch + 1, time.perf_counter()
@@ -169,9 +172,9 @@ def train(
         save_checkpoint(checkpoint, trainer, state, config)
         write_history(state.history, run_dir)
         curves.update(state.history)
-        console.print(epoch_line(row, config.epochs, improved), highlight=False, soft_wrap=True)
+        log.info(epoch_line(row, config.epochs, improved))
         if state.stopped_early:
-            console.print(f"early stopping: no improvement for {config.early_stopping} epochs")
+            log.info(f"early stopping: no improvement for {config.early_stopping} epochs")
         if on_epoch_end:
             on_epoch_end(row)
     curves.update(state.history, final=True)

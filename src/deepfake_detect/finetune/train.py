@@ -10,6 +10,7 @@ results as an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,6 @@ import torch
 import yaml
 
 from ..backbones.finetuned import build_finetune_network
-from ..console import console
 from ..data import load_dataset
 from ..errors import FinetuneError
 from ..runs.folder import write_config_text, write_run_info
@@ -29,6 +29,8 @@ from .evaluate import evaluate_run
 from .export import export_detector
 from .splits import Splits, load_training_data, split_dataset
 from .state import TrainingState, load_weights
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FinetuneConfig", "FinetuneError", "FinetuneResult", "run_finetune"]
 
@@ -76,7 +78,7 @@ def run_finetune(
 def announce(splits: Splits) -> None:
     counts = splits.counts()
     text = ", ".join(f"{part} {c['real']} real + {c['fake']} fake" for part, c in counts.items())
-    console.print(f"{splits.dataset.name}: {text}", highlight=False, soft_wrap=True)
+    log.info(f"{splits.dataset.name}: {text}")
 
 
 def run_info(config: FinetuneConfig, state: TrainingState, device: torch.device) -> dict:
