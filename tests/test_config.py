@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deepfake_detect.classify import list_classifiers
-from deepfake_detect.config import GridConfig, load_config, transform_label
+from deepfake_detect.grid.config import GridConfig, load_config, transform_label
 from deepfake_detect.errors import ConfigError, UserError
 from deepfake_detect.reduce import list_reducers
 from deepfake_detect.transforms import TransformSpec
@@ -96,7 +96,7 @@ def test_transform_labels_show_parameters_that_differ_from_the_defaults():
 
 
 def test_a_saved_config_reads_back_the_same(tmp_path):
-    from deepfake_detect.config import dump_config
+    from deepfake_detect.grid.config import dump_config
 
     config = load_config(write(tmp_path, settings(classifiers={"svm_rbf@C=3": {"C": 3.0}}, transforms=["none", "blur"],
                                                    protocols={"robustness": {"jpeg": [90]}})))
@@ -108,7 +108,7 @@ def test_a_saved_config_reads_back_the_same(tmp_path):
 def test_a_wrong_name_fails_before_torch_or_sklearn_is_imported(tmp_path, overrides):
     path = write(tmp_path, settings(**overrides))
     probe = (
-        "import sys\nfrom deepfake_detect.config import load_config\nfrom deepfake_detect.errors import UserError\n"
+        "import sys\nfrom deepfake_detect.grid.config import load_config\nfrom deepfake_detect.errors import UserError\n"
         f"try:\n    load_config({str(path)!r})\nexcept UserError:\n    print('torch' in sys.modules, 'sklearn' in sys.modules)"
     )
     checked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

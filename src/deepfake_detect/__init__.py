@@ -27,7 +27,7 @@ _FRONT_DOOR = {
     "load_dataset": ("data", "load_dataset"),
     "create_backbone": ("backbones", "create_backbone"),
     "list_backbones": ("backbones", "list_backbones"),
-    "load_config": ("config", "load_config"),
+    "load_config": ("grid.config", "load_config"),
     "run_grid": ("grid", "run_grid"),
     "Detector": ("detector", "Detector"),
     "make_fakes": ("fakes", "make_fakes"),

@@ -61,7 +61,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing detector folder")] = False,
 ) -> int:
     """Train a detector (features, classifier, calibration, threshold) and save it as a folder."""
-    from ..detector import TrainingPlan, plan_from_grid, train_detector
+    from ..train import TrainingPlan, plan_from_grid, train_detector
 
     common = dict(calibration=calibration, target_fpr=target_fpr, validation_size=validation_size, seed=seed,
                   cache=str(cache) if cache else None)
@@ -219,7 +219,7 @@ def calibrate(
     Only the threshold changes (AUC does not). Exit status 1 when some images could not be read.
     """
     from ..data.walk import image_files
-    from ..detector import calibrate_detector
+    from ..calibrate import calibrate_detector
 
     paths = image_files(reals)
     if not paths:

@@ -130,7 +130,7 @@ def normalise(value: Any) -> Any:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    from ..config import read_yaml_mapping
+    from ..grid.config import read_yaml_mapping
 
     values = read_yaml_mapping(path)
     values.setdefault("augment", {})

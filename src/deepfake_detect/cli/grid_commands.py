@@ -22,7 +22,7 @@ def grid(
     cache: CacheOption = None,
 ) -> None:
     """Run every combination in CONFIG; resumable; writes results.csv/.parquet and the report."""
-    from ..config import load_config
+    from ..grid.config import load_config
 
     settings = load_config(config)  # validated before anything heavy is imported
     from ..grid import run_grid
@@ -80,7 +80,7 @@ def demo(
     per_class: Annotated[int, typer.Option(min=10, help="Images per class per simulated generator")] = 100,
 ) -> None:
     """Build the offline demo set (photo crops vs simulated generator up-sampling) and run a small grid on it."""
-    from ..config import GridConfig
+    from ..grid.config import GridConfig
     from ..data.demo import make_demo_dataset
     from ..grid import run_grid
     from ..report import load_results

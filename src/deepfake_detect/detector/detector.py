@@ -18,9 +18,9 @@ from ..errors import DetectorError, UserError
 from ..inference.choice import choose_runtime
 from ..runtime import best_device, json_safe
 from .builtin import builtin_detector
-from .features_kind import DETECTOR_TRUSTED_TYPES
+from .kinds.features import DETECTOR_TRUSTED_TYPES
 from .folder import DetectorFolder, read_detector_folder
-from .model import ScoringModel
+from .kinds.base import ScoringModel
 
 if TYPE_CHECKING:
     import numpy as np

@@ -36,7 +36,7 @@ from ..errors import DetectorError
 from ..runtime import atomic_write_bytes, json_safe
 from .kinds import known_file_names, list_kinds, model_kind
 from .manifest import MANIFEST_FILE, Manifest, plain_file_name
-from .model import ModelKind
+from .kinds.base import ModelKind
 FORMAT_NAME = "deepfake_detect.detector"
 FORMAT_VERSION = 1
 """Bump when a folder written now could not be read by older code; load refuses other versions."""

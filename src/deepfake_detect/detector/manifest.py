@@ -3,7 +3,7 @@
 One `preprocess` block, a registered backbone, a finite threshold in [0, 1], and the files
 (plain names directly inside the folder) with their sha256. Descriptive extras (training
 data, validation metrics, versions, ...) are kept as given. A kind adds its own fields with
-its own schema (see `detector.model.ModelKind`).
+its own schema (see `detector.kinds.base.ModelKind`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ..backbones import backbone_info
 from ..errors import UnknownNameError
 from ..transforms.preprocess import Preprocessing, PreprocessPolicy
-from .references import list_references
+from ..backbones.reference_networks import list_references
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "network.onnx"

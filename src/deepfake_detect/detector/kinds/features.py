@@ -15,20 +15,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from ..backbones import backbone_info
-from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
-from ..errors import DetectorError, UnknownNameError, UntrustedModelError
-from ..reduce import list_reducers
-from ..inference.session import OnnxNetwork
-from ..transforms.preprocess import embed_crops
-from .manifest import ONNX_FILE
-from .model import ModelKind
+from ...backbones import backbone_info
+from ...classify import TRUSTED_TYPES, fake_scores, list_classifiers
+from ...errors import DetectorError, UnknownNameError, UntrustedModelError
+from ...reduce import list_reducers
+from ...inference.session import OnnxNetwork
+from ...transforms.preprocess import embed_crops
+from ..manifest import ONNX_FILE
+from .base import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from .manifest import Manifest
+    from ..manifest import Manifest
 
 MODEL_FILE = "model.skops"
 BACKBONE_FILE = "backbone.safetensors"
@@ -153,7 +153,7 @@ class FeatureModel:
     """Backbone features (torch), then the calibrated reduction + classifier pipeline."""
 
     def __init__(self, backbone, estimator: Any, manifest: Manifest, device: torch.device):
-        from ..features.extract import prepare_for_inference
+        from ...features.extract import prepare_for_inference
 
         self.device = device
         self.backbone = prepare_for_inference(backbone, device)
@@ -164,7 +164,7 @@ class FeatureModel:
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
 
-        from ..features.extract import embed
+        from ...features.extract import embed
 
         features = embed(self.backbone, tensors, self.device)
         return fake_scores(self.estimator, features).astype(np.float64)
@@ -212,7 +212,7 @@ def _backbone(manifest: Manifest, files: Mapping[str, bytes]):
     """
     from safetensors.torch import load as load_safetensors
 
-    from ..backbones import Backbone  # the nn.Module type: imports torch
+    from ...backbones import Backbone  # the nn.Module type: imports torch
 
     info = backbone_info(manifest.backbone.name)
     network = info.factory()

@@ -19,11 +19,11 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, UnknownNameError, UserError
-from .runtime import atomic_write_text
-from .transforms import TransformSpec
-from .transforms.degrade import ROBUSTNESS_LEVELS
-from .transforms.preprocess import PreprocessPolicy
+from ..errors import ConfigError, UnknownNameError, UserError
+from ..runtime import atomic_write_text
+from ..transforms import TransformSpec
+from ..transforms.degrade import ROBUSTNESS_LEVELS
+from ..transforms.preprocess import PreprocessPolicy
 
 LABEL_SEPARATOR = "@"
 """In a method label, what comes before it names the registry entry."""
@@ -149,8 +149,8 @@ class GridConfig(Strict):
     @model_validator(mode="after")
     def _check_everything(self) -> GridConfig:
         """Names first (cheap: no scikit-learn, no torch), then parameters (builds estimators)."""
-        from .backbones import backbone_info
-        from .classify import list_classifiers
+        from ..backbones import backbone_info
+        from ..classify import list_classifiers
 
         if not self.datasets:
             raise ValueError("no datasets named")
@@ -172,8 +172,8 @@ class GridConfig(Strict):
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ValueError(f"transforms: {', '.join(duplicates)} given twice (labels must differ)")
-        from .evaluate.protocols import LODO_PREFIX  # after the cheap checks: these import sklearn
-        from .reduce import list_reducers
+        from ..evaluate.protocols import LODO_PREFIX  # after the cheap checks: these import sklearn
+        from ..reduce import list_reducers
 
         clashing = [name for name in self.datasets if name.startswith(LODO_PREFIX)] if self.protocols.lodo else []
         if clashing:
@@ -186,8 +186,8 @@ class GridConfig(Strict):
         return self
 
     def _check_parameters(self) -> None:
-        from .classify import create_classifier
-        from .reduce import create_reducer
+        from ..classify import create_classifier
+        from ..reduce import create_reducer
 
         for step in self.reduction_steps():
             create_reducer(step.name, **step.params)
@@ -287,7 +287,7 @@ def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
     """Relative dataset, weights and cache paths are relative to the config file."""
 
     def resolve(value: str) -> str:
-        from .data import NAMED_DATASETS
+        from ..data import NAMED_DATASETS
 
         if value in NAMED_DATASETS or value in ("pretrained", "random") or Path(value).is_absolute():
             return value

@@ -22,9 +22,9 @@ from ..errors import DetectorError, UserError
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
-from .features_kind import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
-from .folder import read_detector_folder, write_detector_folder
-from .onnx_export import with_onnx
+from ..detector.kinds.features import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
+from ..detector.folder import read_detector_folder, write_detector_folder
+from ..detector.onnx_export import with_onnx
 
 Calibration = Literal["sigmoid", "isotonic"]
 CALIBRATIONS: tuple[str, ...] = ("sigmoid", "isotonic")
@@ -364,7 +364,7 @@ def best_grid_method(run_dir: Path) -> tuple[dict[str, str], float, int]:
 
 def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
     """The training plan of a grid run's best cell, with the run's own settings and cache."""
-    from ..config import ConfigError, load_config, registry_name
+    from ..grid.config import ConfigError, load_config, registry_name
 
     run_dir = Path(run_dir)
     method, mean_auc, n_seeds = best_grid_method(run_dir)

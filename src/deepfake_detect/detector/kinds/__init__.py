@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import look_up
-from .features_kind import FEATURES
-from .finetuned_kind import FINETUNED
-from .model import ModelKind
-from .reference_kind import REFERENCE
+from ...errors import look_up
+from .features import FEATURES
+from .finetuned import FINETUNED
+from .base import ModelKind
+from .reference import REFERENCE
 
 _KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (FEATURES, FINETUNED, REFERENCE)}
 

@@ -39,7 +39,7 @@ class ReferenceNetwork:
 
 
 def _build_ferretnet_s(weights: str | Path) -> nn.Module:
-    from ..backbones.ferretnet import build_ferretnet
+    from .ferretnet import build_ferretnet
 
     return build_ferretnet(weights)
 
