@@ -21,7 +21,8 @@ from deepfake_detect.detector import Detector
 from deepfake_detect.detector.folder import MAX_FILE_BYTES, write_detector_folder
 from deepfake_detect.errors import DetectorError, UnknownNameError, UntrustedModelError
 from deepfake_detect.features import FeatureCache, extract_features
-from deepfake_detect.train import TrainingPlan, plan_from_grid, threshold_for_fpr, train_detector
+from deepfake_detect.evaluate.metrics import threshold_for_fpr
+from deepfake_detect.train import TrainingPlan, plan_from_grid, train_detector
 from deepfake_detect.train.fit import CALIBRATIONS, fit_calibrated, save_features_detector
 
 from conftest import gaussian_blobs, make_real_fake_folder

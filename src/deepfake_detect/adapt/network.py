@@ -99,7 +99,7 @@ def adapt_detector(
     threshold = loaded.manifest.threshold
     target = settings.target_fpr if settings.target_fpr is not None else _target_fpr(loaded.raw)
     if real_batch is not None:
-        from ..train.fit import threshold_for_fpr
+        from ..evaluate.metrics import threshold_for_fpr
 
         scores = model.score_tensors(real_batch)
         threshold = float(min(max(threshold_for_fpr(scores, [0] * len(scores), target), 0.0), 1.0))

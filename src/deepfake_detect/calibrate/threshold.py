@@ -25,7 +25,7 @@ from ..detector.detector import Detector
 from ..scoring.cells import score_records
 from ..detector.folder import read_detector_folder, write_detector_folder
 from ..detector.onnx_export import FOLDER_KEYS
-from ..train.fit import threshold_for_fpr
+from ..evaluate.metrics import threshold_for_fpr
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from importlib import import_module
 _EXPORTS = {
     "TrainingPlan": "fit",
     "plan_from_grid": "fit",
-    "threshold_for_fpr": "fit",
     "train_detector": "fit",
 }
 __all__ = list(_EXPORTS)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import DetectorError, UserError
+from ..evaluate.metrics import threshold_for_fpr
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
@@ -80,19 +81,6 @@ class Features:
 
 
 # --- threshold -------------------------------------------------------------------------------
-
-
-def threshold_for_fpr(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> float:
-    """The lowest threshold at which at most `target_fpr` of the real images score above it.
-
-    Verdicts are "fake" when score > threshold, so a real image scoring exactly the
-    threshold is not a false alarm. The lowest such threshold catches the most fakes.
-    """
-    reals = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(labels) == 0])
-    if len(reals) == 0:
-        raise DetectorError("cannot target a false-positive rate without real images in the validation split")
-    allowed = int(np.floor(target_fpr * len(reals) + 1e-9))
-    return float(reals[len(reals) - allowed - 1]) if allowed < len(reals) else 0.0
 
 
 def threshold_rule(scores: np.ndarray, labels: np.ndarray, target_fpr: float | None) -> dict[str, Any]:

@@ -68,11 +68,25 @@ class CalibrationBlock(BaseModel):
     method: Literal["sigmoid", "isotonic"]
 
 
+def _registered_backbone(name: str) -> str:
+    try:
+        backbone_info(name)
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+class BackboneName(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Annotated[str, AfterValidator(_registered_backbone)]
+
+
 class FeaturesSection(BaseModel):
-    """The manifest fields only this kind has."""
+    """The manifest fields only this kind has; its backbone must be a registered one."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    backbone: BackboneName
     reduction: ReductionStep
     classifier: ClassifierStep
     calibration: CalibrationBlock
