@@ -1,7 +1,8 @@
 """The package's shape: layers that only point down, and no import cycle anywhere.
 
 Read from the source (every `import` and `from ... import`, including those inside functions
-and `if TYPE_CHECKING:` blocks), so a cycle cannot hide behind a lazy import.
+and `if TYPE_CHECKING:` blocks, and the submodules of every `lazy_loader.attach` table), so a
+cycle cannot hide behind a lazy import.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ LAYERS: dict[str, list[set[str]]] = {
     # is checked as strictly as the order between layers.
     "core": [
         {"errors", "runtime", "console", "builtin_detectors"},
+        {"registry"},
         {"backbones", "classify"},
         {"generators", "reduce"},
         {"data"},
@@ -69,10 +71,18 @@ def imports_of(path: Path) -> set[str]:
             target = ".".join(base + ([node.module] if node.module else []))
             submodules = [f"{target}.{alias.name}" for alias in node.names if is_module(f"{target}.{alias.name}")]
             targets = submodules or [target]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "attach":
+            targets = [f"{package}.{key.value}" for key in lazy_submodules(node)]  # lazy_loader.attach
         else:
             continue
         found |= {t for t in targets if t.split(".")[0] == "deepfake_detect" and t != here}
     return found
+
+
+def lazy_submodules(call: ast.Call) -> list[ast.Constant]:
+    """The submodules a `lazy.attach(__name__, submod_attrs={...})` table names: imports too."""
+    tables = [k.value for k in call.keywords if k.arg == "submod_attrs"] + call.args[2:3]
+    return [key for table in tables if isinstance(table, ast.Dict) for key in table.keys if isinstance(key, ast.Constant)]
 
 
 @cache

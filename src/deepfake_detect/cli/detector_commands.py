@@ -17,18 +17,17 @@ from rich.text import Text
 from ..console import console, progress_bar, warn
 from ..errors import ExitStatus, UserError
 from .app import app
+from ..transforms.preprocess import PreprocessPolicy
 from .options import (
+    DEFAULT_ENGINE,
     DEFAULT_MAX_PIXELS,
     CacheOption,
     DataRootOption,
     DeviceOption,
-    Engine,
     EngineOption,
     MaxPerClassOption,
     MaxPixelsOption,
-    Preprocess,
     RayAddressOption,
-    Runtime,
     RuntimeOption,
     ShardsOption,
     WorkersOption,
@@ -48,7 +47,7 @@ def train(
     transform: Annotated[Optional[str], typer.Option(help="Training augmentation: none | blur | jitter | blur+jitter (default: none)")] = None,
     reduction: Annotated[Optional[str], typer.Option(help="none | pca | autoencoder (default: none)")] = None,
     classifier: Annotated[Optional[str], typer.Option(help="Registered classifier (default: linear_probe)")] = None,
-    preprocess: Annotated[Optional[Preprocess], typer.Option(help="resize | center_crop (default: resize)")] = None,
+    preprocess: Annotated[Optional[PreprocessPolicy], typer.Option(case_sensitive=False, help="resize | center_crop | patches (default: resize)")] = None,
     calibration: Annotated[str, typer.Option(help="Probability calibration on the validation split: sigmoid (Platt) | isotonic")] = "sigmoid",
     target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", min=0.0, max=1.0, help="Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5")] = None,
     validation_size: Annotated[Optional[float], typer.Option(help="Fraction held out for calibration and threshold (default: 0.2)")] = None,
@@ -80,7 +79,7 @@ def train(
 
         plan = TrainingPlan(
             dataset=dataset, backbone=backbone or "efficientnet_lite0", weights=weights or "pretrained",
-            transform=TransformSpec(name=transform or "none"), preprocess=(preprocess or Preprocess.resize).value,
+            transform=TransformSpec(name=transform or "none"), preprocess=preprocess or "resize",
             reduction=reduction or "none", classifier=classifier or "linear_probe",
             data_root=str(data_root) if data_root else None, max_per_class=max_per_class,
             **{k: v for k, v in common.items() if v is not None},
@@ -146,10 +145,10 @@ def predict(
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
     device: DeviceOption = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = DEFAULT_ENGINE,
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: RuntimeOption = "auto",
 ) -> int:
     """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
 
@@ -158,29 +157,23 @@ def predict(
     with the reason), 2 on a usage error or when the output cannot be written.
     """
     from ..detector import Detector
-    from ..runtime import default_workers
+    from ..engines import EngineOptions, get_engine
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
+    runner = get_engine(engine, EngineOptions(workers, runtime, ray_address, shards))
     detector, paths = split_detector_argument(detector, paths)
-    loaded = Detector.load(detector, device, runtime=runtime.value)
+    loaded = Detector.load(detector, device, runtime=runtime)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
     if not inputs.paths:
         raise UserError("nothing to score: no image files among the given paths")
-    if workers is None:
-        workers = default_workers() if len(inputs.paths) > 2 * batch_size else 0
     handle = open_output(output) if output is not None else None
     try:
         writer = make_writer(chosen, handle)
-        if engine is Engine.ray:
-            results = ray_predictions(loaded.folder, inputs.paths, shards, batch_size, ray_address, max_pixels)
-            summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
-        else:
-            results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
-            with progress_bar("predict", total=len(inputs.paths)) as advance:
-                summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
+        results = runner.predict(loaded, inputs.paths, batch_size, max_pixels)
+        summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
     finally:
         if handle is not None:
             handle.close()
@@ -189,21 +182,6 @@ def predict(
     if output is not None:
         console.print(f"rows written to {output}", highlight=False)
     return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
-
-
-def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batch_size: int,
-                    address: str | None, max_pixels: int):
-    """Score on Ray into Parquet shards (kept in `shards`, else in a temporary folder), then read them in order."""
-    import tempfile
-
-    from ..engines import predict_with_ray
-
-    if shards is None:
-        shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
-        console.print(f"shards: {shards}", highlight=False)
-    job = predict_with_ray(detector, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
-                           on_bad=None)
-    return job.predictions()
 
 
 @app.command()
@@ -236,13 +214,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels (decompression bombs)")] = 40_000_000,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
     max_request_pixels: Annotated[int, typer.Option(min=1, help="Most decoded pixels in one request, all images together")] = 100_000_000,
     max_files: Annotated[int, typer.Option(min=1, help="Most images in one request")] = 16,
     max_batch: Annotated[int, typer.Option(min=1, help="Most images scored in one forward pass")] = 16,
     max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
     device: DeviceOption = None,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: RuntimeOption = "auto",
 ) -> None:
     """Serve the detector: POST /predict, GET /health, GET /model, a web page at /."""
     import uvicorn
@@ -251,7 +229,7 @@ def serve(
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device, runtime=runtime.value)
+    loaded = Detector.load(detector, device, runtime=runtime)
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "
              "(no authentication); put it behind a proxy with TLS and access control")

@@ -16,7 +16,8 @@ import typer
 from ..console import console
 from ..errors import ExitStatus, FinetuneError, Interrupted
 from .app import app
-from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOption, WorkersOption, out_option
+from ..transforms.preprocess import PreprocessPolicy
+from .options import DataRootOption, MaxPerClassOption, WeightsOption, WorkersOption, out_option
 
 # Flags that live inside the nested `augment` section of the config.
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
@@ -38,9 +39,10 @@ def finetune(
     lr: Annotated[float, typer.Option(help="SGD learning rate; 1e-5 suits 80 epochs, raise it for short runs")] = 1e-5,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
     image_size: Annotated[int, typer.Option(min=8, help="Network input size in pixels")] = 256,
-    preprocess: Annotated[Preprocess, typer.Option(
+    preprocess: Annotated[PreprocessPolicy, typer.Option(
+        case_sensitive=False,
         help="resize (bicubic, to the input size; small images are resized up, then cropped) | "
-             "center_crop (no resampling; small images are zero-padded)")] = Preprocess.resize,
+             "center_crop (no resampling; small images are zero-padded)")] = "resize",
     weights: WeightsOption = "pretrained",
     test_size: Annotated[float, typer.Option(help="Held-out test fraction (the grid's split, same seed)")] = 0.2,
     val_size: Annotated[float, typer.Option(help="Validation fraction, carved out of the training part")] = 0.1,
@@ -124,8 +126,6 @@ def was_typed(ctx: typer.Context, name: str) -> bool:
 def normalise(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, Preprocess):
-        return value.value
     return list(value) if isinstance(value, tuple) else value
 
 

@@ -8,27 +8,13 @@ or change one (train, finetune, calibrate, convert, adapt) live above this packa
 first use, so the command line can list its commands without importing torch.
 """
 
-from importlib import import_module
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "BUILTIN_DETECTOR": "builtin",
-    "builtin_detector": "builtin",
-    "Detector": "detector",
-    "DetectorError": "detector",
-    "Prediction": "detector",
-    "DETECTOR_TRUSTED_TYPES": "kinds.features",
-    "FORMAT_VERSION": "folder",
-    "read_detector_folder": "folder",
-    "write_detector_folder": "folder",
-    "list_kinds": "kinds",
-    "add_onnx": "onnx_export",
-    "with_onnx": "onnx_export",
-    "finetuned_with_onnx": "onnx_export",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "builtin": ["BUILTIN_DETECTOR", "builtin_detector"],
+    "detector": ["Detector", "DetectorError", "Prediction"],
+    "kinds.features": ["DETECTOR_TRUSTED_TYPES"],
+    "folder": ["FORMAT_VERSION", "read_detector_folder", "write_detector_folder"],
+    "kinds": ["list_kinds"],
+    "onnx_export": ["add_onnx", "with_onnx", "finetuned_with_onnx"],
+})

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..backbones import list_finetunable
+from ..data.images import DEFAULT_MAX_PIXELS
 from .augment import AugmentSpec
 
 RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap"})
@@ -42,7 +43,7 @@ class FinetuneConfig(BaseModel):
     max_per_class: int | None = Field(None, ge=1)
     workers: int | None = Field(None, ge=0)
     data_root: str | None = None
-    max_pixels: int = Field(50_000_000, ge=1)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     bootstrap: int = Field(1000, ge=0)
 
     @field_validator("arch")

@@ -10,13 +10,9 @@ Modules: `config` (the grid config, validated before any work), `plan` (cells an
 config imports neither torch nor scikit-learn.
 """
 
-from importlib import import_module
+import lazy_loader as lazy
 
-_EXPORTS = {"Grid": "run", "run_grid": "run", "GridConfig": "config", "load_config": "config"}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "run": ["Grid", "run_grid"],
+    "config": ["GridConfig", "load_config"],
+})

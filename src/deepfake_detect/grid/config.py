@@ -20,7 +20,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, UnknownNameError, UserError
-from ..runtime import atomic_write_text
 from ..transforms import TransformSpec
 from ..transforms.degrade import ROBUSTNESS_LEVELS
 from ..transforms.preprocess import PreprocessPolicy
@@ -87,6 +86,7 @@ class RobustnessProtocol(Strict):
 
 class Protocols(Strict):
     within: WithinProtocol | None = WithinProtocol()
+    """A split of each dataset; `false` (or null) switches it off like logo/lodo, `true` is the default split."""
     cross: bool | dict[str, list[str]] = True
     """True: train on each dataset, test on every other. A mapping `train: [test, ...]` keeps only
     those pairs (when a training set holds another set's reals, testing there would not be fair)."""
@@ -94,6 +94,14 @@ class Protocols(Strict):
     lodo: bool = False
     """Leave one dataset out: train on all the other datasets pooled, test on it (three or more)."""
     robustness: RobustnessProtocol | None = None
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_as_switch(cls, value: Any) -> Any:
+        """`within: false` / `within: true`, as the other protocols are switched."""
+        if value is False:
+            return None
+        return WithinProtocol() if value is True else value
 
 
 class GridConfig(Strict):
@@ -311,6 +319,3 @@ def config_yaml(config: GridConfig) -> str:
     """The config as YAML that `load_config` reads back to the same settings."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
-
-def dump_config(config: GridConfig, path: Path) -> None:
-    atomic_write_text(path, config_yaml(config))

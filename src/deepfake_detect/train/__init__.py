@@ -5,17 +5,8 @@ pipeline, calibrates it and picks the threshold on a validation split, and write
 through `detector.folder`; `plan_from_grid(run_dir)` takes the grid's best method as the plan.
 """
 
-from importlib import import_module
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "TrainingPlan": "fit",
-    "plan_from_grid": "fit",
-    "train_detector": "fit",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "fit": ["TrainingPlan", "plan_from_grid", "train_detector"],
+})

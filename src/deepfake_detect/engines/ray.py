@@ -1,0 +1,52 @@
+"""The Ray engine: a pool of actors on a Ray cluster (or a local Ray instance), each loading the
+model once; results land in Parquet shards and come back as the local engine's results.
+
+Importing this module does not import Ray; each job does, and says how to install it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..console import console
+from ..data.images import DEFAULT_MAX_PIXELS
+from .base import EngineOptions, ExtractJob, FakesJob
+
+
+class RayEngine:
+    name = "ray"
+    description = "a Ray cluster; needs deepfake-detect[ray]"
+
+    def __init__(self, options: EngineOptions = EngineOptions()):
+        self.options = options
+
+    def extract(self, job: ExtractJob, on_bad: Callable[[str], None] | None = None):
+        from .extract import BackboneRecipe, extract_with_ray
+
+        return extract_with_ray(
+            job.data, BackboneRecipe(job.backbone, job.weights), job.cache, job.transform, job.preprocess,
+            batch_size=job.batch_size, address=self.options.address, max_pixels=job.max_pixels,
+            shards_dir=self.options.shards, on_bad=on_bad,
+        )
+
+    def predict(self, detector, paths: list[Path], batch_size: int = 32,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator:
+        """Score into Parquet shards (kept in `options.shards`, else in a temporary folder), then
+        read them back in input order."""
+        from .predict import predict_with_ray
+
+        shards = self.options.shards
+        if shards is None:
+            shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
+            console.print(f"shards: {shards}", highlight=False)
+        job = predict_with_ray(detector.folder, paths, shards, batch_size=batch_size, address=self.options.address,
+                               max_pixels=max_pixels, on_bad=None)
+        return job.predictions()
+
+    def make_fakes(self, job: FakesJob, on_bad: Callable[[str], None] | None = None):
+        from .fakes import make_fakes_with_ray
+
+        return make_fakes_with_ray(job.reals, job.out, job.generators, job.size, job.weights,
+                                   address=self.options.address, on_bad=on_bad, **(job.settings or {}))
