@@ -26,7 +26,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"backbones", "classify"},
         {"generators", "reduce"},
         {"data"},
-        {"transforms", "evaluate", "inference"},
+        {"transforms", "evaluate", "inference", "provenance"},
     ],
     # artifacts, each with one owner: the feature cache, the run folder, the detector folder
     "artifacts": [

@@ -37,6 +37,7 @@ class RayEngine:
         read them back in input order."""
         from .predict import predict_with_ray
 
+        _check_workers_read_provenance_alike(detector)
         shards = self.options.shards
         if shards is None:
             shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
@@ -50,3 +51,14 @@ class RayEngine:
 
         return make_fakes_with_ray(job.reals, job.out, job.generators, job.size, job.weights,
                                    address=self.options.address, on_bad=on_bad, **(job.settings or {}))
+
+
+def _check_workers_read_provenance_alike(detector) -> None:
+    """Ray's actors read provenance with the default settings (their environment); settings given
+    to this process only (trust lists, network, watermarks) would silently not apply there."""
+    from ..errors import UserError
+    from ..provenance import ProvenanceReader
+
+    if detector.provenance is not None and detector.provenance.describe() != ProvenanceReader().describe():
+        raise UserError("--trust-dir, --allow-network and --watermarks apply to --engine local; on Ray set "
+                        "DEEPFAKE_DETECT_TRUST_DIR / DEEPFAKE_DETECT_ALLOW_NETWORK on the workers")
