@@ -21,8 +21,8 @@ LAYERS: dict[str, list[set[str]]] = {
     # level (never a peer in its own level, never anything above), so the order inside a layer
     # is checked as strictly as the order between layers.
     "core": [
-        {"errors", "runtime", "console", "builtin_detectors"},
-        {"registry"},
+        {"errors", "console", "builtin_detectors"},
+        {"runtime", "registry"},
         {"backbones", "classify"},
         {"generators", "reduce"},
         {"data"},

@@ -276,13 +276,26 @@ def test_run_with_only_within_rows_and_no_scores(tmp_path):
     assert "clip_vitb16" in markdown_path.read_text(encoding="utf-8")
 
 
+def test_a_run_notice_is_a_banner_in_both_reports(tmp_path):
+    make_run(tmp_path, robustness=False, finetune=False, seeds=(0,))
+    config = tmp_path / "config.yaml"
+    config.write_text((config.read_text() if config.exists() else "") + "notice: 'Toy data: <not> proof'\n")
+    html_path, markdown_path = write_report(tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    banner = page.split('<p class="notice" role="note">', 1)[1].split("</p>", 1)[0]
+    assert banner == "Toy data: &lt;not&gt; proof"
+    assert page.index('class="notice"') < page.index("<nav")  # before anything else is read
+    assert "> **Toy data: &lt;not&gt; proof**" in markdown_path.read_text(encoding="utf-8")
+
+
 def test_html_special_characters_are_escaped(tmp_path):
     nasty = [("<script>alert(1)</script>", "none", "none", "svm&rbf"), ('vit"b', "none", "none", "knn|1")]
     make_run(tmp_path, methods=nasty, robustness=False, finetune=False, seeds=(0,))
     html_path, markdown_path = write_report(tmp_path)
     page = html_path.read_text(encoding="utf-8")
     assert "<script" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "svm&amp;rbf" in page and "vit&quot;b" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "svm&amp;rbf" in page
+    assert 'vit"b' not in page and ("vit&quot;b" in page or "vit&#34;b" in page)  # jinja2 writes &#34;
     markdown = markdown_path.read_text(encoding="utf-8")
     assert "<script>" not in markdown and "knn\\|1" in markdown
     assert all(name.endswith(".png") and "<" not in name for name in

@@ -52,6 +52,12 @@ def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Ca
         yield lambda n: progress.advance(task, n)
 
 
+def starting(message: str) -> None:
+    """The first line of a long command, printed before anything heavy is imported or loaded,
+    so a user sees within a second that it runs and what it will do."""
+    console.print(f"[dim]{escape(message)}[/]", highlight=False, soft_wrap=True)
+
+
 def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 

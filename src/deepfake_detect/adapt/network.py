@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..console import warn
+from ..console import progress_bar, warn
 from ..data.images import file_image_id, load_rgb
 from ..errors import BadImage, DetectorError, UserError
 from ..runtime import versions
@@ -147,7 +147,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
     for module in network.modules():  # frozen statistics: a few images cannot estimate them
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), progress_bar("adapt", total=settings.steps, unit="step") as advance:
         torch.manual_seed(settings.seed)  # dropout masks
         for _ in range(settings.steps):
             pick = torch.randint(len(images), (min(settings.batch_size, len(images)),), generator=generator)
@@ -159,6 +159,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
             optimizer.zero_grad()
             (loss + settings.l2sp * penalty).backward()
             optimizer.step()
+            advance(1)
     network.eval()
 
 

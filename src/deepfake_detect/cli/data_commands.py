@@ -11,7 +11,7 @@ from rich.table import Column, Table
 from ..console import console, progress_bar, warn
 from ..errors import ExitStatus, UserError
 from ..fakes.layout import PairFormat
-from .app import app
+from .app import app, start_line
 from .options import (
     DEFAULT_ENGINE,
     DEFAULT_MAX_PIXELS,
@@ -164,7 +164,7 @@ def make_fakes_command(
     256 px image per autoencoder on a CPU core (see benchmarks/README.md).
     """
     from ..engines import EngineOptions, FakesJob, get_engine
-    from ..generators import default_generators
+    from ..generators import default_generators, generator_info
 
     if not generator:
         raise UserError("give --generator NAME (repeatable) or --generator all; see `deepfake-detect generators`")
@@ -174,6 +174,9 @@ def make_fakes_command(
     runner = get_engine(engine, EngineOptions(address=ray_address))
     settings = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
                     batch_size=batch_size, data_root=data_root)
+    for name in names:
+        generator_info(name)  # an unknown name is one line before anything loads
+    start_line(f"make-fakes: {reals} through {', '.join(names)} at {size} px -> {out} (loading the generators)", [reals])
     summary = runner.make_fakes(FakesJob(reals, out, names, size, weights, settings), on_bad=warn)
     made = ", ".join(f"{name} {count}" for name, count in summary.made.items())
     console.print(

@@ -121,7 +121,7 @@ def _fmt(value) -> str:
 
 DetectorOption = Annotated[
     Optional[Path],
-    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector"),
+    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)"),
 ]
 
 
@@ -167,12 +167,14 @@ def predict(
     output cannot be written.
     """
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..engines import EngineOptions, get_engine
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
     runner = get_engine(engine, EngineOptions(workers, runtime, ray_address, shards))
     detector, paths = split_detector_argument(detector, paths)
+    detector = detector_folder(detector)
     reader = provenance_reader(trust_dir, allow_network, watermarks)
     loaded = Detector.load(detector, device, runtime=runtime, provenance=reader)
     inputs = collect_inputs(paths)
@@ -200,7 +202,7 @@ def predict(
 
 @app.command()
 def calibrate(
-    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind)")],
+    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind), or 'builtin' for the built-in detector")],
     reals: Annotated[Path, typer.Option("--reals", help="Folder of real photographs the detector never saw")],
     output: Annotated[Path, out_option("The calibrated detector folder (the model files are copied unchanged)")],
     target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help="Largest share of these reals to call fake")] = 0.05,
@@ -212,7 +214,9 @@ def calibrate(
     """
     from ..data.walk import image_files
     from ..calibrate import calibrate_detector
+    from ..detector.builtin import detector_folder
 
+    detector = detector_folder(detector)
     paths = image_files(reals)
     if not paths:
         raise UserError(f"{reals}: no images found")
@@ -224,7 +228,7 @@ def calibrate(
 
 @app.command()
 def serve(
-    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector")] = None,
+    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
@@ -245,10 +249,11 @@ def serve(
     import uvicorn
 
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device, runtime=runtime,
+    loaded = Detector.load(detector_folder(detector), device, runtime=runtime,
                            provenance=provenance_reader(trust_dir, allow_network, watermarks))
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "

@@ -13,10 +13,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..backbones import list_finetunable
 from ..console import console
 from ..errors import ExitStatus, FinetuneError, Interrupted
-from .app import app
 from ..transforms.preprocess import PreprocessPolicy
+from .app import app, start_line
 from .options import DataRootOption, MaxPerClassOption, WeightsOption, WorkersOption, out_option
 
 # Flags that live inside the nested `augment` section of the config.
@@ -30,7 +31,7 @@ def finetune(
     ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Argument(
         help="Training data: folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
-    arch: Annotated[str, typer.Option(help="resnet18 | resnet50 | efficientnet_lite0")] = "resnet50",
+    arch: Annotated[str, typer.Option(help=" | ".join(list_finetunable()))] = "resnet50",
     out: Annotated[Optional[Path], out_option("Run folder (checkpoints, results, report, detector/)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML with any of these options; flags override it")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs (the recipe's 80 assumes a GPU)")] = 80,
@@ -72,12 +73,16 @@ def finetune(
     max_per_class: MaxPerClassOption = None,
     workers: WorkersOption = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the AUC interval (0: none)")] = 1000,
+    target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help=(
+        "The detector's threshold lets at most this share of the validation reals score above it"))] = 0.05,
     data_root: DataRootOption = None,
 ) -> int:
     """Fine-tune a CNN end to end to tell real (0) from generated (1) images."""
     from ..finetune import run_finetune
 
     settings = resolve_config(ctx, config)
+    start_line(f"finetune: {settings.arch} on {settings.dataset}, {settings.epochs} epoch(s) -> {settings.out} (reading the data)",
+               [settings.dataset])
     try:
         result = run_finetune(settings, resume=resume)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from ..backbones import list_finetunable
 from ..data.images import DEFAULT_MAX_PIXELS
 from .augment import AugmentSpec
 
-RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap"})
+RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap", "target_fpr"})
 """Options that may change on --resume: they do not touch training."""
 
 
@@ -45,6 +45,8 @@ class FinetuneConfig(BaseModel):
     data_root: str | None = None
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     bootstrap: int = Field(1000, ge=0)
+    target_fpr: float = Field(0.05, gt=0, lt=1, description="the exported detector's threshold lets at most this "
+                              "share of the validation reals score above it (as `train --target-fpr`)")
 
     @field_validator("arch")
     @classmethod

@@ -89,6 +89,14 @@ class Validation:
 def validate(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, workers: int,
              report_bad: BadFileReporter) -> Validation:
     """Mean cross-entropy, AUC and accuracy on the validation images (to choose the best epoch)."""
+    y_true, y_score, loss_sum = validation_scores(trainer, images, config, workers, report_bad)
+    metrics = compute_metrics(y_true, y_score, n_bootstrap=0)
+    return Validation(loss_sum / max(len(y_true), 1), metrics["auc"], metrics["accuracy"])
+
+
+def validation_scores(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, workers: int,
+                      report_bad: BadFileReporter) -> tuple[np.ndarray, np.ndarray, float]:
+    """(labels, P(fake), summed cross-entropy) of the network on the validation images."""
     trainer.network.eval()
     labels, scores, loss_sum = [], [], 0.0
     with torch.inference_mode():
@@ -102,8 +110,19 @@ def validate(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, wor
             labels.append(batch.labels.numpy())
     y_true = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
     y_score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
-    metrics = compute_metrics(y_true, y_score, n_bootstrap=0)
-    return Validation(loss_sum / max(len(y_true), 1), metrics["auc"], metrics["accuracy"])
+    return y_true, y_score, loss_sum
+
+
+def validation_threshold(trainer: Trainer, splits: Splits, config: FinetuneConfig) -> dict:
+    """The threshold rule of the network as it is now (the best epoch's weights): at most
+    `config.target_fpr` of the validation reals above it, as `train --target-fpr` sets it.
+    A softmax's own 0.5 can sit anywhere on a ranking: AUC 0.95 with accuracy 0.50."""
+    from ..evaluate.metrics import threshold_rule
+
+    images = evaluation_images(splits.val, config, preprocessing(config, trainer.network.info))
+    y_true, y_score, _ = validation_scores(trainer, images, config, config.decoding_workers(), BadFileReporter(warn))
+    rule = threshold_rule(y_score, y_true, config.target_fpr)
+    return {**rule, "threshold": float(min(max(rule["threshold"], 0.0), 1.0)), "calibration_split": "validation"}
 
 
 def epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:

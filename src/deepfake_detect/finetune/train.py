@@ -24,7 +24,7 @@ from ..errors import FinetuneError
 from ..runs.folder import write_config_text, write_run_info
 from ..runtime import versions
 from .config import FinetuneConfig
-from .epochs import BEST_WEIGHTS_FILE, CHECKPOINT_FILE, EpochCallback, train
+from .epochs import BEST_WEIGHTS_FILE, CHECKPOINT_FILE, EpochCallback, train, validation_threshold
 from .evaluate import evaluate_run
 from .export import export_detector
 from .splits import Splits, load_training_data, split_dataset
@@ -66,7 +66,8 @@ def run_finetune(
     announce(splits)
     trainer, state = train(config, splits, resume, on_epoch_end)
     load_weights(trainer.network, run_dir / BEST_WEIGHTS_FILE)
-    detector_dir = export_detector(config, trainer.network, splits, state)
+    rule = validation_threshold(trainer, splits, config)
+    detector_dir = export_detector(config, trainer.network, splits, state, rule)
     results = evaluate_run(config, detector_dir, splits, cross_sets, state)
     write_run_info(run_dir, run_info(config, state, trainer.device))
     return FinetuneResult(run_dir, results, state, detector_dir)

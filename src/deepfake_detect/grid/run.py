@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..grid.config import GridConfig, config_yaml, transform_label
+from ..grid.config import GridConfig, config_yaml, resolve_paths, transform_label
 from ..console import console, progress_bar, warn
 from ..data import Dataset, load_dataset
 from ..evaluate.protocols import FeatureTable
@@ -110,7 +110,10 @@ class Grid:
     def run(self) -> pd.DataFrame:
         config = self.config
         started = time.perf_counter()
-        write_config_text(self.run_dir, config_yaml(config))
+        # Paths still relative here are relative to the working directory (a config file's are
+        # already resolved): the run's copy holds them absolute, so `train --from-grid RUN_DIR`
+        # reads the same data from anywhere.
+        write_config_text(self.run_dir, config_yaml(resolve_paths(config, Path.cwd())))
         datasets = self.load_datasets()
         for text in protocol_warnings(config):
             warn(text)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import DetectorError, UserError
-from ..evaluate.metrics import threshold_for_fpr
+from ..evaluate.metrics import threshold_rule
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
@@ -81,21 +81,6 @@ class Features:
 
 
 # --- threshold -------------------------------------------------------------------------------
-
-
-def threshold_rule(scores: np.ndarray, labels: np.ndarray, target_fpr: float | None) -> dict[str, Any]:
-    if target_fpr is None:
-        return {"rule": "default", "threshold": 0.5}
-    threshold = threshold_for_fpr(scores, labels, target_fpr)
-    reals = np.asarray(scores)[np.asarray(labels) == 0]
-    return {
-        "rule": "target_fpr",
-        "target_fpr": target_fpr,
-        "threshold": threshold,
-        "validation_fpr": float(np.mean(reals > threshold)),
-        "validation_reals": int(len(reals)),
-        "note": "FPR resolution is 1/validation_reals; more real validation images give a finer threshold",
-    }
 
 
 # --- features ----------------------------------------------------------------------------------
