@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
-from ..errors import DetectorError, UserError
+from ..errors import DetectorError, ModelRunError, UserError
 from ..inference.choice import choose_runtime
 from ..runtime import best_device, json_safe
 from .builtin import builtin_detector
@@ -151,7 +151,16 @@ class Detector:
         return torch.cat(list(batches))
 
     def score_tensors(self, tensors: torch.Tensor | np.ndarray) -> np.ndarray:
-        return self.model.score_tensors(tensors)
+        """P(fake) per input; a model that fails when run (a tampered graph that loads but asks
+        for 10^12 elements, a classifier whose numbers overflow) is a `ModelRunError` with the
+        reason in one line, which `predict` turns into error rows and `serve` into a 500."""
+        try:
+            return self.model.score_tensors(tensors)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # ONNX Runtime and scikit-learn raise many kinds at run time
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise ModelRunError(f"the detector's model failed when run ({type(exc).__name__}: {first})") from exc
 
     def score_pil(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """P(fake) for each PIL image, in order."""
@@ -197,11 +206,15 @@ class Detector:
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
     ) -> Iterator[Prediction]:
         for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
-            scores = self.score_tensors(batch.images) if batch.images is not None else []
-            results = [
-                self._scored(i, _name(items[i]), float(s), self.size_note(*size))
-                for i, s, size in zip(batch.indices, scores, batch.sizes)
-            ]
+            try:
+                scores = self.score_tensors(batch.images) if batch.images is not None else []
+            except ModelRunError as exc:
+                results = [Prediction(i, _name(items[i]), None, None, str(exc)) for i in batch.indices]
+            else:
+                results = [
+                    self._scored(i, _name(items[i]), float(s), self.size_note(*size))
+                    for i, s, size in zip(batch.indices, scores, batch.sizes)
+                ]
             results += [Prediction(i, _name(items[i]), None, None, reason_only(error, items[i])) for i, error in batch.bad]
             yield from sorted(results, key=lambda result: result.index)
 
