@@ -59,10 +59,10 @@ def test_adapt_with_fakes_only_is_refused_saying_reals_are_needed(twin, data, tm
 
 
 def test_adapting_does_not_raise_the_false_positive_rate_on_held_out_reals(twin, data, tmp_path):
+    """With the default settings, on reals it never saw, the adapted detector calls no more photos fake."""
     held_out = image_files(make_real_fake_folder(tmp_path / "held", per_class=16, seed=11) / "real")
     original = Detector.load(twin)
-    adapted = adapt_detector(twin, image_files(data / "fake"), image_files(data / "real"), output=tmp_path / "new",
-                             settings=AdaptSettings(steps=10, lr=0.01))
+    adapted = adapt_detector(twin, image_files(data / "fake"), image_files(data / "real"), output=tmp_path / "new")
     fpr = [np.mean([p.verdict == "fake" for p in detector.predict(held_out)]) for detector in (original, Detector.load(adapted.path))]
     assert fpr[1] <= fpr[0], fpr
 
@@ -83,7 +83,7 @@ def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, t
     original = Detector.load(twin).predict(reals)
     shifts = []
     for l2sp in (0.0, 1000.0):
-        adapted = adapt_detector(twin, fakes, reals[:2], output=tmp_path / f"l2sp{l2sp}", settings=AdaptSettings(steps=3, lr=0.01, l2sp=l2sp))
+        adapted = adapt_detector(twin, fakes, reals[:2], output=tmp_path / f"l2sp{l2sp}", settings=AdaptSettings(steps=8, lr=0.01, l2sp=l2sp))
         scores = Detector.load(adapted.path).predict(reals)
         shifts.append(np.mean([abs(a.probability - b.probability) for a, b in zip(scores, original)]))
     assert shifts[1] < shifts[0]

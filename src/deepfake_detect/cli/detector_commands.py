@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..console import console, progress_bar, warn
-from ..errors import ExitStatus, UserError
+from ..errors import ExitStatus, OutputError, UserError
 from .app import app
 from .options import (
     DEFAULT_MAX_PIXELS,
@@ -159,7 +159,7 @@ def predict(
     """
     from ..detector import Detector
     from ..runtime import default_workers
-    from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
+    from .rows import abandon_output, choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
     detector, paths = split_detector_argument(detector, paths)
@@ -181,6 +181,11 @@ def predict(
             results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
             with progress_bar("predict", total=len(inputs.paths)) as advance:
                 summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
+    except OutputError:
+        if handle is not None:
+            abandon_output(handle, output)
+            handle = None
+        raise
     finally:
         if handle is not None:
             handle.close()

@@ -204,7 +204,7 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
 
 
 def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
-    network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file)
+    network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file, manifest.preprocess.size)
     return OnnxFeatureModel(network, _estimator(files, manifest, section), manifest)
 
 
