@@ -112,13 +112,19 @@ def mutant(source: Path, target: Path, rng: np.random.Generator) -> str:
         np.save(buffer, _mutate_array(loaded[name], rng), allow_pickle=False)
         members[name] = buffer.getvalue()
         changed = f"{name} {loaded[name].dtype.names or loaded[name].dtype}{loaded[name].shape}"
+    _write_model(target, members)
+    return changed
+
+
+def _write_model(folder: Path, members: dict[str, bytes]) -> None:
+    """Write model.skops from its zip members and put its new sha256 in the manifest, as an attacker would."""
+    model = folder / "model.skops"
     with zipfile.ZipFile(model, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    manifest = json.loads((target / "manifest.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"]["model.skops"] = hashlib.sha256(model.read_bytes()).hexdigest()
-    (target / "manifest.json").write_text(json.dumps(manifest))
-    return changed
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +191,7 @@ def _rewrite_model(folder: Path, change) -> None:
             buffer = io.BytesIO()
             np.save(buffer, changed, allow_pickle=False)
             members[name] = buffer.getvalue()
-    with zipfile.ZipFile(model, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"]["model.skops"] = hashlib.sha256(model.read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _write_model(folder, members)
 
 
 def test_a_tree_whose_children_point_outside_it_is_refused_in_one_line(images, tmp_path):
