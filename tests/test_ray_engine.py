@@ -249,3 +249,18 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
     again = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2, show_progress=False,
                                 on_bad=lambda message: None)
     assert again.reused == 8 and sum(again.made.values()) == 0
+
+
+def test_ray_predict_without_shards_leaves_no_temporary_folder(ray_cluster, workspace, tmp_path, monkeypatch):
+    import tempfile
+
+    detector_dir = tmp_path / "detector"
+    run_cli("train", workspace["data"], "--backbone", "fft_spectrum", "--cache", tmp_path / "cache",
+            "--workers", "0", "-o", detector_dir)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    result = run_cli("predict", detector_dir, workspace["data"], "--engine", "ray", "-o", tmp_path / "rows.csv")
+    assert result.exit_code == 1, result.output  # two unreadable files, named in rows
+    assert len((tmp_path / "rows.csv").read_text().splitlines()) == 1 + 18
+    assert not list(temporary.glob("deepfake-detect-shards-*"))

@@ -215,17 +215,23 @@ def predict(
 
 def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batch_size: int,
                     address: str | None, max_pixels: int):
-    """Score on Ray into Parquet shards (kept in `shards`, else in a temporary folder), then read them in order."""
+    """Score on Ray into Parquet shards (kept in `shards`, else in a temporary folder that is
+    removed once its rows are read, or the run fails), then read them in order."""
+    import shutil
     import tempfile
 
     from ..engines import predict_with_ray
 
-    if shards is None:
+    temporary = shards is None
+    if temporary:
         shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
-        console.print(f"shards: {shards}", highlight=False)
-    job = predict_with_ray(detector, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
-                           on_bad=None)
-    return job.predictions()
+    try:
+        job = predict_with_ray(detector, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
+                               on_bad=None)
+        yield from job.predictions()
+    finally:
+        if temporary:
+            shutil.rmtree(shards, ignore_errors=True)
 
 
 @app.command()
