@@ -124,7 +124,11 @@ def test_ray_features_equal_the_local_engine_and_bad_files_are_named(ray_cluster
 def test_a_killed_actor_is_replaced_and_no_batch_is_lost_or_duplicated(ray_cluster, workspace, tmp_path):
     killed: list[int] = []
 
+    manifest_after_each_batch: list[bool] = []
+
     def kill_one_actor(row) -> None:
+        # a killed driver must leave a manifest.csv, as the local engine's after every batch
+        manifest_after_each_batch.append((tmp_path / "ray" / "manifest.csv").is_file())
         if not killed:
             pid = next(p for p in worker_pids("FeatureShardWriter") if p != row["worker"])
             os.kill(pid, signal.SIGKILL)
@@ -229,7 +233,11 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
 
     killed: list[int] = []
 
+    manifest_after_each_batch: list[bool] = []
+
     def kill_one_actor(row) -> None:
+        # a killed driver must leave a manifest.csv, as the local engine's after every batch
+        manifest_after_each_batch.append((tmp_path / "ray" / "manifest.csv").is_file())
         if not killed:
             pid = next((p for p in worker_pids("FakesShardWriter") if p != row["worker"]), None)
             if pid is not None:
@@ -239,6 +247,7 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
     remote = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2,
                                  show_progress=False, on_bad=lambda message: None, on_batch=kill_one_actor)
     assert killed, "no actor was killed"
+    assert manifest_after_each_batch and all(manifest_after_each_batch)
     assert remote.fakes == local.fakes and remote.reals == local.reals == 8
     assert any("broken.png" in message for message in remote.skipped)
     files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
