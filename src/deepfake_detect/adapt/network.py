@@ -17,6 +17,7 @@ Features detectors (a frozen backbone + classifier) are not adapted here: retrai
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -25,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..console import warn
 from ..data.images import file_image_id, load_rgb
 from ..errors import BadImage, DetectorError, UserError
+from ..progress import progress_bar
 from ..runtime import versions
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -80,7 +83,7 @@ def adapt_detector(
     reals: Sequence[Path] = (),
     output: str | Path = "adapted",
     settings: AdaptSettings = AdaptSettings(),
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
     extra: dict | None = None,
 ) -> Adapted:
     """Fine-tune the detector at `detector_dir` on `fakes` (+ `reals`) and save it at `output`."""
@@ -175,7 +178,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
     for module in network.modules():  # frozen statistics: a few images cannot estimate them
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), progress_bar("adapt", total=settings.steps, unit="step") as advance:
         torch.manual_seed(settings.seed)  # dropout masks
         for _ in range(settings.steps):
             pick = torch.randint(len(images), (min(settings.batch_size, len(images)),), generator=generator)
@@ -187,6 +190,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
             optimizer.zero_grad()
             (loss + settings.l2sp * penalty).backward()
             optimizer.step()
+            advance(1)
     network.eval()
 
 

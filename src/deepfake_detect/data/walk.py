@@ -9,13 +9,15 @@ order is sorted, so the same folder always yields the same list.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..console import warn
 from ..errors import UserError
 from .images import is_image_path
+
+log = logging.getLogger(__name__)
 
 
 def walk_files(root: Path, on_revisit: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
@@ -41,7 +43,7 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path], on_revisit: Callable[
         with os.scandir(folder) as listing:
             entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
     except OSError as exc:
-        warn(f"{folder}: cannot list folder ({exc.strerror or exc}); skipped")
+        log.warning(f"{folder}: cannot list folder ({exc.strerror or exc}); skipped")
         return
     for entry in entries:
         path = folder / entry.name
