@@ -169,6 +169,8 @@ def scores_of_finite_rows(estimator: Any, features: Any) -> np.ndarray:
     where scikit-learn would refuse the whole batch), the other rows scored as usual."""
     import numpy as np
 
+    from ..classify import fake_scores  # scikit-learn: only for a features detector
+
     features = np.asarray(features, dtype=np.float64)
     scores = np.full(len(features), np.nan)
     finite = np.isfinite(features).all(axis=1)
@@ -229,6 +231,7 @@ def _estimator(files: Mapping[str, bytes], manifest: Manifest, section: Features
     array in it is sound: a crafted file must never reach scikit-learn's compiled code unchecked."""
     import numpy as np
 
+    from ..classify import fake_scores
     from ..classify.structure import check_fitted_structure
 
     estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
