@@ -44,13 +44,40 @@ def test_adapt_with_reals_writes_a_recalibrated_detector(twin, data, tmp_path):
 
 
 @pytest.mark.slow
-def test_adapt_without_reals_keeps_the_threshold_and_is_seeded(twin, data, tmp_path):
-    fakes = image_files(data / "fake")[:2]
+def test_adapt_is_seeded(twin, data, tmp_path):
+    fakes, reals = image_files(data / "fake")[:2], image_files(data / "real")[:2]
     settings = AdaptSettings(steps=2, lr=0.01, seed=1)
-    first = adapt_detector(twin, fakes, output=tmp_path / "a", settings=settings)
-    second = adapt_detector(twin, fakes, output=tmp_path / "b", settings=settings)
-    assert first.threshold == Detector.load(twin).threshold and first.n_reals == 0
+    first = adapt_detector(twin, fakes, reals, output=tmp_path / "a", settings=settings)
+    second = adapt_detector(twin, fakes, reals, output=tmp_path / "b", settings=settings)
+    assert first.n_reals == 2 and first.threshold == second.threshold
     assert Detector.load(first.path).spec.files == Detector.load(second.path).spec.files
+
+
+def test_adapt_with_fakes_only_is_refused_saying_reals_are_needed(twin, data, tmp_path):
+    """Issue 20: fakes alone made the built-in detector call every photograph fake."""
+    result = run_cli("adapt", twin, "--fakes", data / "fake", "-o", tmp_path / "new", *FAST)
+    assert result.exit_code == 2 and "needs real photographs" in result.stderr and "--reals" in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_adapting_does_not_raise_the_false_positive_rate_on_held_out_reals(twin, data, tmp_path):
+    """With the default settings, on reals it never saw, the adapted detector calls no more photos fake."""
+    held_out = image_files(make_real_fake_folder(tmp_path / "held", per_class=16, seed=11) / "real")
+    original = Detector.load(twin)
+    adapted = adapt_detector(twin, image_files(data / "fake"), image_files(data / "real"), output=tmp_path / "new")
+    fpr = [np.mean([p.verdict == "fake" for p in detector.predict(held_out)]) for detector in (original, Detector.load(adapted.path))]
+    assert fpr[1] <= fpr[0], fpr
+
+
+def test_degenerate_adapt_input_is_refused(twin, data, tmp_path):
+    (tmp_path / "empty").mkdir()
+    cases = [(["--reals", data / "real", "--lr", "1e30"], "not finite"),
+             (["--reals", tmp_path / "empty"], "no images found"),
+             (["--reals", data / "fake"], "both in the fakes and in the reals")]
+    for args, message in cases:
+        result = run_cli("adapt", twin, "--fakes", data / "fake", "--steps", "2", *args, "-o", tmp_path / "new")
+        assert result.exit_code == 2 and message in result.stderr, (args, result.output)
+        assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.slow
@@ -59,7 +86,7 @@ def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, t
     original = Detector.load(twin).predict(reals)
     shifts = []
     for l2sp in (0.0, 1000.0):
-        adapted = adapt_detector(twin, fakes, output=tmp_path / f"l2sp{l2sp}", settings=AdaptSettings(steps=3, lr=0.01, l2sp=l2sp))
+        adapted = adapt_detector(twin, fakes, reals[:2], output=tmp_path / f"l2sp{l2sp}", settings=AdaptSettings(steps=8, lr=0.01, l2sp=l2sp))
         scores = Detector.load(adapted.path).predict(reals)
         shifts.append(np.mean([abs(a.probability - b.probability) for a, b in zip(scores, original)]))
     assert shifts[1] < shifts[0]
@@ -76,19 +103,19 @@ def features_detector(data, tmp_path_factory) -> Path:
 
 
 def test_the_builtin_network_detector_adapts(data, tmp_path):
-    result = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "-o", tmp_path / "new", *FAST)
+    result = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "--reals", data / "real", "-o", tmp_path / "new", *FAST)
     assert result.exit_code == 0, result.output
     assert Detector.load(tmp_path / "new").manifest["adapted"]["fakes"] == 6
 
 
 def test_adapt_refuses_a_features_detector_and_bad_arguments(features_detector, data, tmp_path):
-    features = run_cli("adapt", features_detector, "--fakes", data / "fake", "-o", tmp_path / "x")
+    features = run_cli("adapt", features_detector, "--fakes", data / "fake", "--reals", data / "real", "-o", tmp_path / "x")
     assert features.exit_code == 2 and "features" in features.stderr and "train" in features.stderr
-    half = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "--curve", "1,5", "-o", tmp_path / "x")
+    half = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", data / "fake", "--reals", data / "real", "--curve", "1,5", "-o", tmp_path / "x")
     assert half.exit_code == 2 and "--test" in half.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", empty, "-o", tmp_path / "x")
+    nothing = run_cli("adapt", BUILTIN_DETECTOR, "--fakes", empty, "--reals", data / "real", "-o", tmp_path / "x")
     assert nothing.exit_code == 2 and "no images" in nothing.stderr
 
 
@@ -99,7 +126,7 @@ def test_an_unreadable_fake_is_named_and_the_rest_used(twin, data, tmp_path):
     for path in image_files(data / "fake")[:2]:
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "broken.png").write_bytes(b"not an image")
-    result = run_cli("adapt", twin, "--fakes", folder, "-o", tmp_path / "new", *FAST)
+    result = run_cli("adapt", twin, "--fakes", folder, "--reals", data / "real", "-o", tmp_path / "new", *FAST)
     assert result.exit_code == 1 and "broken.png" in result.output
     assert Detector.load(tmp_path / "new").manifest["adapted"]["fakes"] == 2
 
@@ -110,12 +137,12 @@ def test_the_few_shot_curve_rows_report_and_resume(twin, data, tmp_path):
     test_set = load_dataset(data)
     fakes = image_files(data / "fake")
     settings = AdaptSettings(steps=2, lr=0.01)
-    table = few_shot_curve(twin, fakes, test_set, [1, 2, 100], run_dir, settings=settings, bootstrap=10)
+    table = few_shot_curve(twin, fakes, test_set, [1, 2, 100], run_dir, image_files(data / "real"), settings=settings, bootstrap=10)
     assert list(table["level"]) == [0, 1, 2] and set(table["approach"]) == {"adapt"}
-    assert list(table["n_test"]) == [12, 11, 10]  # the images adapted on are left out of the test
+    assert list(table["n_test"]) == [12, 10, 8]  # the images adapted on (k fakes, k reals) are left out of the test
     assert set(table["perturbation"]) == {"few_shot"}
     made = (run_dir / "detectors" / "k2" / "manifest.json").stat().st_mtime_ns
-    again = few_shot_curve(twin, fakes, test_set, [1, 2], run_dir, settings=settings, bootstrap=10)
+    again = few_shot_curve(twin, fakes, test_set, [1, 2], run_dir, image_files(data / "real"), settings=settings, bootstrap=10)
     assert (run_dir / "detectors" / "k2" / "manifest.json").stat().st_mtime_ns == made
     assert list(again["auc"]) == list(table["auc"])
     from deepfake_detect.report import write_report

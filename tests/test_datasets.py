@@ -85,6 +85,21 @@ def test_symlink_loop_does_not_multiply_records(image_folder):
     assert from_folder(image_folder).counts() == {"real": 12, "fake": 12}
 
 
+def test_a_folder_linked_under_the_other_label_is_named_and_left_out(image_folder, caplog):
+    """`fake/back -> ../real/sub`: the walker met real/sub first under fake/ and called its photos fake."""
+    sub = image_folder / "real" / "sub"
+    sub.mkdir()
+    for i in range(3):
+        shutil.copy(image_folder / "real" / f"img00{i}.png", sub / f"moved{i}.png")
+        (image_folder / "real" / f"img00{i}.png").unlink()
+    os.symlink("../real/sub", image_folder / "fake" / "back")
+    data = load_dataset(image_folder)
+    assert data.counts() == {"real": 9, "fake": 12}
+    assert not any("sub" in str(r.path) or "back" in str(r.path) for r in data.records)
+    err = caplog.text
+    assert "reached under both real and fake" in err and "fake/back" in err and "real/sub" in err
+
+
 def test_copies_are_kept_and_counted_in_one_warning(image_folder, caplog):
     for i in range(3):
         shutil.copy(image_folder / "real" / "img000.png", image_folder / "real" / f"copy{i}.png")

@@ -89,7 +89,7 @@ def test_the_readme_demo_section_promises_only_what_the_demo_runs(tmp_path):
 
 
 def test_naming_some_perturbations_runs_only_those():
-    from deepfake_detect.config import RobustnessProtocol
+    from deepfake_detect.grid.config import RobustnessProtocol
 
     assert RobustnessProtocol.model_validate({"jpeg": [75, 50]}).levels() == [("jpeg", 75.0), ("jpeg", 50.0)]
     assert RobustnessProtocol.model_validate({"blur": [1], "datasets": ["a"]}).levels() == [("blur", 1.0)]

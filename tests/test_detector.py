@@ -586,3 +586,20 @@ def test_calibrate_names_unreadable_reals_and_refuses_nonsense(trained, data_fol
                           (["--reals", folder, "--target-fpr", 1.0], "between 0 and 1")]:
         result = run_cli("calibrate", trained.path, *args, "-o", tmp_path / "other")
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_calibrate_refuses_fewer_distinct_reals_than_its_minimum(trained, data_folder, tmp_path):
+    """One image, or twelve copies of one, would set the threshold from a single score."""
+    from conftest import run_cli
+
+    one, copies = tmp_path / "one", tmp_path / "copies"
+    one.mkdir()
+    copies.mkdir()
+    photo = sorted((data_folder / "real").iterdir())[0]
+    shutil.copy(photo, one / photo.name)
+    for i in range(12):
+        shutil.copy(photo, copies / f"copy{i}.png")
+    for folder, found in ((one, "got 1 distinct among 1"), (copies, "got 1 distinct among 12")):
+        result = run_cli("calibrate", trained.path, "--reals", folder, "-o", tmp_path / "cal")
+        assert result.exit_code == 2 and "at least 10 distinct" in result.stderr and found in result.stderr, result.output
+        assert not (tmp_path / "cal").exists()

@@ -120,6 +120,16 @@ def test_a_config_mistake_is_one_line_from_the_command_line(tmp_path, two_datase
     assert not (tmp_path / "runs").exists()  # no run folder for a config that cannot run
 
 
+def test_more_neighbours_than_training_images_is_one_line_naming_the_cell(tmp_path, two_datasets):
+    path = write_config(tmp_path / "knn.yaml", datasets={"alpha": two_datasets["alpha"]}, reductions=["none"],
+                        classifiers={"knn3": {"n_neighbors": 1000}}, protocols={"within": {}, "cross": False}, jobs=1)
+    result = subprocess.run(CLI + ["grid", str(path), "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in result.stderr and len(errors) == 1, result.stderr[-2000:]
+    assert "grid cell knn3 on fft_spectrum / alpha" in result.stderr and "n_neighbors" in result.stderr
+
+
 def test_one_classifier_twice_and_two_blurs_are_distinct_methods(tmp_path, two_datasets):
     config = load_config(write_config(
         tmp_path / "grid.yaml", datasets={"alpha": two_datasets["alpha"]}, reductions=["none"],

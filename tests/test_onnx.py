@@ -111,6 +111,19 @@ def test_backbone_graphs_are_cached_by_weights(tmp_path):
     assert backbone_graph(backbone, tmp_path, threads=1) is not None
 
 
+def test_a_cached_backbone_graph_is_reused_by_the_next_run(tmp_path):
+    """Issue 21: EfficientNet's unused, randomly initialised classifier head changed the key on every
+    build, so each `extract` exported (and stored) the graph again."""
+    from deepfake_detect.inference.graphs import weights_hash
+
+    first, second = create_backbone("efficientnet_lite0"), create_backbone("efficientnet_lite0")
+    assert weights_hash(first) == weights_hash(second)
+    assert not any("_fc" in name for name in first.network.state_dict())
+    backbone_graph(first, tmp_path, threads=1)
+    backbone_graph(second, tmp_path, threads=1)
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+
+
 # --- detectors -------------------------------------------------------------------------------------
 
 

@@ -118,7 +118,11 @@ def test_ray_features_equal_the_local_engine_and_bad_files_are_named(ray_cluster
 def test_a_killed_actor_is_replaced_and_no_batch_is_lost_or_duplicated(ray_cluster, workspace, tmp_path):
     killed: list[int] = []
 
+    manifest_after_each_batch: list[bool] = []
+
     def kill_one_actor(row) -> None:
+        # a killed driver must leave a manifest.csv, as the local engine's after every batch
+        manifest_after_each_batch.append((tmp_path / "ray" / "manifest.csv").is_file())
         if not killed:
             pid = next(p for p in worker_pids("FeatureShardWriter") if p != row["worker"])
             os.kill(pid, signal.SIGKILL)
@@ -223,7 +227,11 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
 
     killed: list[int] = []
 
+    manifest_after_each_batch: list[bool] = []
+
     def kill_one_actor(row) -> None:
+        # a killed driver must leave a manifest.csv, as the local engine's after every batch
+        manifest_after_each_batch.append((tmp_path / "ray" / "manifest.csv").is_file())
         if not killed:
             pid = next((p for p in worker_pids("FakesShardWriter") if p != row["worker"]), None)
             if pid is not None:
@@ -233,6 +241,7 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
     remote = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2,
                                  show_progress=False, on_bad=lambda message: None, on_batch=kill_one_actor)
     assert killed, "no actor was killed"
+    assert manifest_after_each_batch and all(manifest_after_each_batch)
     assert remote.fakes == local.fakes and remote.reals == local.reals == 8
     assert any("broken.png" in message for message in remote.skipped)
     files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
@@ -243,3 +252,18 @@ def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_
     again = make_fakes_with_ray(reals, tmp_path / "ray", names, size=64, batch_size=2, actors=2, show_progress=False,
                                 on_bad=lambda message: None)
     assert again.reused == 8 and sum(again.made.values()) == 0
+
+
+def test_ray_predict_without_shards_leaves_no_temporary_folder(ray_cluster, workspace, tmp_path, monkeypatch):
+    import tempfile
+
+    detector_dir = tmp_path / "detector"
+    run_cli("train", workspace["data"], "--backbone", "fft_spectrum", "--cache", tmp_path / "cache",
+            "--workers", "0", "-o", detector_dir)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    result = run_cli("predict", detector_dir, workspace["data"], "--engine", "ray", "-o", tmp_path / "rows.csv")
+    assert result.exit_code == 1, result.output  # two unreadable files, named in rows
+    assert len((tmp_path / "rows.csv").read_text().splitlines()) == 1 + 18
+    assert not list(temporary.glob("deepfake-detect-shards-*"))

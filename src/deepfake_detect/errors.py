@@ -58,6 +58,11 @@ class DetectorError(UserError):
     """A detector folder that cannot be loaded: missing, tampered, foreign or invalid."""
 
 
+class ModelRunError(DetectorError):
+    """A loaded model failed while scoring (a tampered graph that loads but cannot run, a model
+    whose numbers overflow): the images of that batch get an error, the process goes on."""
+
+
 class UntrustedModelError(DetectorError):
     """A model file holds types outside the trusted list; nothing from it was built."""
 

@@ -110,12 +110,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc on Linux; elsewhere set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
+    """Write `data` to `path` so that readers see the old file or the new one, never a torn one.
+
+    The file gets the mode a plain `open` would give (0666 less the umask), so a detector or a
+    results file in a shared team folder is as readable as any other file written there.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp's 0600 would hide shared team folders
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

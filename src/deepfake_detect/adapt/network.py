@@ -5,8 +5,11 @@ with replacement from the k given images, with batch-norm statistics frozen (a h
 images cannot estimate them) and an L2-SP penalty (Li et al., ICML 2018) pulling every weight
 toward the original detector's. The penalty is what keeps the detector's behaviour on real
 photographs when only fakes are given: without reals, the only force toward "real" is the
-original weights. With reals, the threshold is recalibrated on them to keep the detector's
-false-alarm target (optimistic with few reals, since the same reals were trained on).
+original weights. Reals are required: with fakes alone every image drifts toward "fake" (measured:
+the built-in detector then called every ImageNet photograph fake). The threshold is recalibrated
+on the given reals so that no larger a share of them is called fake than the original detector
+called (nor more than its false-alarm target). Images given as both fakes and reals, and a
+result that is not finite (a learning rate far too high), are refused.
 
 Features detectors (a frozen backbone + classifier) are not adapted here: retrain them with
 `train` on data that includes the new generator.
@@ -20,6 +23,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..data.images import file_image_id, load_rgb
 from ..errors import BadImage, DetectorError, UserError
@@ -86,6 +91,7 @@ def adapt_detector(
 
     from ..detector.folder import read_detector_folder
 
+    _check_fakes_and_reals(fakes, reals)
     loaded = read_detector_folder(detector_dir)
     if loaded.manifest.kind not in ADAPTABLE_KINDS:
         raise DetectorError(
@@ -98,23 +104,45 @@ def adapt_detector(
     real_batch = _tensors(reals, model.to_tensor, skipped, on_bad)
     if fake_batch is None:
         raise UserError("no usable fake image to adapt on")
-    _fine_tune(model.network, ADAPTABLE_KINDS[loaded.manifest.kind], fake_batch, real_batch, settings)
-    threshold = loaded.manifest.threshold
-    target = settings.target_fpr if settings.target_fpr is not None else _target_fpr(loaded.raw)
-    if real_batch is not None:
-        from ..evaluate.metrics import threshold_for_fpr
+    if real_batch is None:
+        raise UserError("no usable real image to adapt on: " + REALS_NEEDED)
+    from ..evaluate.metrics import threshold_for_fpr
 
-        scores = model.score_tensors(real_batch)
-        threshold = float(min(max(threshold_for_fpr(scores, [0] * len(scores), target), 0.0), 1.0))
+    threshold = loaded.manifest.threshold
+    before = np.asarray(model.score_tensors(real_batch))
+    target = settings.target_fpr if settings.target_fpr is not None else _target_fpr(loaded.raw)
+    # Keep the behaviour on real photographs: no larger a share of these reals called fake than before.
+    target = min(target, float(np.mean(before > threshold)))
+    _fine_tune(model.network, ADAPTABLE_KINDS[loaded.manifest.kind], fake_batch, real_batch, settings)
+    scores = np.asarray(model.score_tensors(real_batch))
+    if not all(bool(p.isfinite().all()) for p in model.network.parameters()) or not np.isfinite(scores).all():
+        raise UserError(f"adaptation diverged (weights or scores are not finite) with --lr {settings.lr:g}; "
+                        "use a smaller learning rate. Nothing was saved")
+    threshold = float(min(max(threshold_for_fpr(scores, [0] * len(scores), target), 0.0), 1.0))
     record = {
         "from": {"folder": str(loaded.path), "files": dict(loaded.manifest.files), "threshold": loaded.manifest.threshold},
         "fakes": len(fake_batch), "reals": 0 if real_batch is None else len(real_batch),
         "images": sorted(file_image_id(p) for p in [*fakes, *reals] if str(p) not in skipped),
-        "threshold": "recalibrated on the given reals" if real_batch is not None else "kept (no reals given)",
+        "threshold": "recalibrated on the given reals",
         "target_fpr": target, "settings": asdict(settings), **(extra or {}),
     }
     path = _write(loaded, model, output, threshold, record)
     return Adapted(path, record, threshold, record["fakes"], record["reals"], skipped)
+
+
+REALS_NEEDED = ("adapting needs real photographs as well as fakes (--reals DIR); trained on fakes alone a "
+                "detector learns to call every image fake")
+
+
+def _check_fakes_and_reals(fakes: Sequence[Path], reals: Sequence[Path]) -> None:
+    """Refuse what cannot keep the behaviour on real photographs: no reals, or images under both labels."""
+    if not reals:
+        raise UserError(REALS_NEEDED)
+    fake_ids = {file_image_id(p): p for p in fakes if Path(p).is_file()}
+    both = [p for p in reals if Path(p).is_file() and file_image_id(p) in fake_ids]
+    if both:
+        raise UserError(f"{len(both)} image(s) are both in the fakes and in the reals (e.g. {both[0]}); "
+                        "give two different sets")
 
 
 def _target_fpr(raw: dict) -> float:

@@ -33,7 +33,13 @@ def build_lite(variant: int, pretrained: bool, weights_file: Path | None):
 
     from .module import PooledFeatures
 
+    from torch import nn
+
     network = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    # The ImageNet classifier is never read (features are pooled before it), and from_name
+    # initialises it at random: left in, it changed the weights' hash on every build (so the
+    # cached ONNX graph was exported again each run) and a resumed fine-tune's weights.
+    network._fc = nn.Identity()
     if weights_file is None and pretrained:
         weights_file = packaged_weights(variant)
     if weights_file is not None:

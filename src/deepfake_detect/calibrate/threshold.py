@@ -30,6 +30,20 @@ from ..evaluate.metrics import threshold_for_fpr
 log = logging.getLogger(__name__)
 
 
+MIN_CALIBRATION_REALS = 10
+"""Fewer distinct reals set a threshold from one or two scores: a false-alarm rate in steps of 10% or worse."""
+
+
+def _check_distinct(reals: Sequence[Path]) -> None:
+    """Refuse fewer than MIN_CALIBRATION_REALS different images (copies of one photo count once)."""
+    from ..data.images import file_image_id
+
+    distinct = {file_image_id(p) for p in reals if Path(p).is_file()}
+    if len(distinct) < MIN_CALIBRATION_REALS:
+        raise UserError(f"calibrating needs at least {MIN_CALIBRATION_REALS} distinct real images; "
+                        f"got {len(distinct)} distinct among {len(reals)} file(s)")
+
+
 @dataclass(frozen=True)
 class Calibrated:
     path: Path
@@ -50,6 +64,7 @@ def calibrate_detector(
     """Write `output`: the detector at `detector_dir` with its threshold set on `reals`."""
     if not 0 < target_fpr < 1:
         raise UserError(f"target false-positive rate must be between 0 and 1, not {target_fpr}")
+    _check_distinct(reals)
     loaded = read_detector_folder(detector_dir)
     detector = Detector.load(detector_dir)
     records = [ImageRecord(Path(path), 0) for path in reals]
@@ -60,8 +75,11 @@ def calibrate_detector(
         on_bad(message)
 
     scored = score_records(detector, records, batch_size=batch_size, description="calibrate", on_bad=bad)
-    if len(scored.scores) == 0:
-        raise UserError("no usable real image to calibrate on")
+    if len(scored.scores) < MIN_CALIBRATION_REALS:
+        raise UserError(f"only {len(scored.scores)} usable real image(s) to calibrate on; "
+                        f"a threshold needs at least {MIN_CALIBRATION_REALS} distinct ones")
+    if not np.isfinite(scored.scores).all():
+        raise UserError("the detector gave scores that are not finite on these reals; no threshold can be set")
     threshold = float(min(max(threshold_for_fpr(scored.scores, scored.y_true, target_fpr), 0.0), 1.0))
     images = hashlib.sha256("\n".join(sorted(str(r.path) for r in records)).encode()).hexdigest()
     manifest = {key: value for key, value in loaded.raw.items() if key not in FOLDER_KEYS}

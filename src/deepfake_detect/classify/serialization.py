@@ -10,12 +10,14 @@ registry should not pay for.
 
 TRUSTED_TYPES stops code execution, not every harm: skops warns that tree node arrays
 (`Tree`, `TreePredictor`) are indexed without bounds checks, so a hand-crafted file with
-such nodes could crash the process at predict time. Load files your own runs produced.
+such nodes could crash the process at predict time. Every loaded estimator therefore goes
+through `structure.check_fitted_structure` before it is returned.
 """
 
 from __future__ import annotations
 
 from ..errors import UntrustedModelError
+from .structure import check_fitted_structure
 
 import zipfile
 from pathlib import Path
@@ -62,9 +64,14 @@ def load_estimator(path: str | Path) -> Any:
         raise ValueError(f"{path}: not a skops model file ({type(error).__name__})") from None
     _check_trusted(untrusted, f"{path}: refusing to load")
     try:
-        return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+        estimator = skops.io.load(path, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as error:  # belt and braces
         raise UntrustedModelError(f"{path}: {str(error).splitlines()[0]}") from None
+    try:
+        check_fitted_structure(estimator)
+    except ValueError as error:
+        raise UntrustedModelError(f"{path}: refused, {error}") from None
+    return estimator
 
 
 def _check_trusted(types: list[str], context: str) -> None:

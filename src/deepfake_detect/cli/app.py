@@ -8,6 +8,7 @@ for anything else, because anything else is a bug to report.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,8 +147,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
 def user_message(exc: BaseException) -> str | None:
     """The one line to show for a user error, or None when `exc` is a bug."""
+    full = disk_full(exc)
+    if full is not None:
+        return full
     if isinstance(exc, UserError):
         return " ".join(str(exc).split())
     from pydantic import ValidationError
@@ -159,6 +166,27 @@ def user_message(exc: BaseException) -> str | None:
             text = error["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {text}" if where else text)
         return f"invalid {exc.title}: " + "; ".join(problems)
+    return None
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """The one line for a full disk (an OSError ENOSPC/EDQUOT, or SQLite's "disk is full") wherever
+    it was raised (the results file, the feature cache, the ledger, a worker), or None.
+
+    Every writer keeps finished work (atomic files, SQLite transactions, a ledger that drops a torn
+    last line), so the same command resumes once there is room.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            where = f"{exc.filename}: " if exc.filename else ""
+            return f"{where}no space left on the disk; free some space and run the same command again (finished work is kept)"
+        if type(exc).__name__ == "OperationalError" and "disk is full" in str(exc):  # sqlite3, not imported here
+            return "the feature cache's disk is full; free some space and run the same command again (finished work is kept)"
+        if isinstance(exc, UserError) and "No space left on device" in str(exc):
+            return " ".join(str(exc).split()) + "; free some space and run the same command again"
+        exc = exc.__cause__ or exc.__context__
     return None
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..console import console, progress_bar, warn
-from ..errors import ExitStatus, UserError
+from ..errors import ExitStatus, OutputError, UserError
 from ..train.fit import TrainingPlan
 from ..transforms.preprocess import PreprocessPolicy
 from .app import app
@@ -170,7 +170,7 @@ def predict(
     from ..detector import Detector
     from ..detector.builtin import detector_folder
     from ..engines import EngineOptions, get_engine
-    from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
+    from .rows import abandon_output, choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
     runner = get_engine(engine, EngineOptions(workers, runtime, ray_address, shards))
@@ -188,6 +188,11 @@ def predict(
         writer = make_writer(chosen, handle)
         results = runner.predict(loaded, inputs.paths, batch_size, max_pixels)
         summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
+    except OutputError:
+        if handle is not None:
+            abandon_output(handle, output)
+            handle = None
+        raise
     finally:
         if handle is not None:
             handle.close()

@@ -52,7 +52,7 @@ def adapt(
     detector: Annotated[Path, typer.Argument(help="Network detector folder (kind finetune or reference), or 'builtin'")],
     fakes: Annotated[Path, typer.Option("--fakes", help="Folder of images of the new generator")],
     output: Annotated[Path, out_option("The adapted detector folder (with --curve: the run folder)")],
-    reals: Annotated[Optional[Path], typer.Option("--reals", help="Folder of real photographs; then the threshold is recalibrated on them")] = None,
+    reals: Annotated[Optional[Path], typer.Option("--reals", help="Folder of real photographs (required: they keep the behaviour on reals; the threshold is recalibrated on them)")] = None,
     k: Annotated[Optional[int], typer.Option("-k", min=1, help="Use only the first k images (seeded shuffle) of each folder")] = None,
     curve: Annotated[Optional[str], typer.Option("--curve", help="Counts K1,K2,... : measure AUC on --test against k (1,5,10,50,100)")] = None,
     test: Annotated[Optional[str], typer.Option("--test", help="With --curve: the test set (reals and fakes of the new generator)")] = None,
@@ -71,9 +71,14 @@ def adapt(
     detector = detector_folder(detector)
 
     settings = AdaptSettings(steps=steps, lr=lr, l2sp=l2sp, seed=seed)
-    fake_paths, real_paths = image_files(fakes), image_files(reals) if reals else []
-    if not fake_paths:
-        raise UserError(f"{fakes}: no images found")
+    from ..adapt.network import REALS_NEEDED
+
+    if reals is None:
+        raise UserError(REALS_NEEDED)
+    fake_paths, real_paths = image_files(fakes), image_files(reals)
+    for folder, paths in ((fakes, fake_paths), (reals, real_paths)):
+        if not paths:
+            raise UserError(f"{folder}: no images found")
     if (curve is None) != (test is None):
         raise UserError("--curve and --test go together: the counts to try and the set to measure on")
     start_line(f"adapt: {detector} on {len(fake_paths)} fakes and {len(real_paths)} reals, {steps} steps -> {output} "

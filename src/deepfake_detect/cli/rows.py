@@ -241,6 +241,21 @@ def open_output(output: Path) -> IO[str]:
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
 
 
+def abandon_output(handle: IO[str], output: Path) -> None:
+    """After a failed write (a full disk): close without a second error, and cut the file back to
+    its last complete line, so no half-written row is left looking like a result."""
+    try:
+        handle.close()  # flushing the rest fails again on a full disk; the file is closed regardless
+    except OSError:
+        pass
+    try:
+        with open(output, "r+b") as written:
+            data = written.read()
+            written.truncate(data.rfind(b"\n") + 1)
+    except OSError:
+        pass
+
+
 def make_writer(fmt: str, handle: IO[str] | None) -> RowWriter:
     """A writer to `handle`, or to stdout (looked up at each write, so progress bars can wrap it)."""
     if fmt == "table":

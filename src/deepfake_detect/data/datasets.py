@@ -173,24 +173,56 @@ def from_folder(root: str | Path, name: str | None = None, label: int | None = N
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     name = name or root.name
-    records = []
-    for path in walk_files(root):
+    records, label_depths = [], []
+    aliases: list[tuple[Path, Path]] = []
+    for path in walk_files(root, on_revisit=lambda first, again: aliases.append((first, again))):
         parts = path.relative_to(root).parts[:-1]
-        file_label = label
-        label_depth = None
-        for depth in range(len(parts) - 1, -1, -1):
-            found = label_from_dir(parts[depth])
-            if found is not None:
-                label_depth = depth
-                file_label = found if label is None else label
-                break
+        label_depth, file_label = _nearest_label(parts)
+        if label is not None:
+            file_label = label
         if file_label is None:
             continue
         if label_depth is None and not is_image_path(path):
             continue
         generator = parts[0] if label_depth and label_depth > 0 else name
         records.append(ImageRecord(path, file_label, generator))
+        label_depths.append(label_depth)
+    if label is None:
+        records = _without_relabelled_folders(name, root, records, label_depths, aliases)
     return Dataset(name, records)
+
+
+def _nearest_label(parts: tuple[str, ...]) -> tuple[int | None, int | None]:
+    """(depth, label) of the deepest real/fake-named folder among `parts`, or (None, None)."""
+    for depth in range(len(parts) - 1, -1, -1):
+        found = label_from_dir(parts[depth])
+        if found is not None:
+            return depth, found
+    return None, None
+
+
+def _without_relabelled_folders(name: str, root: Path, records: list[ImageRecord], label_depths: list[int | None],
+                                aliases: list[tuple[Path, Path]]) -> list[ImageRecord]:
+    """Leave out a folder reached under both labels (`fake/back -> ../real/sub`), naming it.
+
+    The walker reads such a folder once, under the path it met first, so its pictures would
+    silently take that path's label; it is a contradiction, like a file under both labels.
+    """
+    contradicted = []
+    for first, again in aliases:
+        first_parts, again_parts = first.relative_to(root).parts, again.relative_to(root).parts
+        (_, first_label), (_, again_label) = _nearest_label(first_parts), _nearest_label(again_parts)
+        if None not in (first_label, again_label) and first_label != again_label:
+            contradicted.append((first, again, len(first_parts)))
+    if not contradicted:
+        return records
+    log.warning(f"dataset '{name}': {len(contradicted)} folder(s) are reached under both real and fake and are "
+         "left out: " + "; ".join(f"{first} = {again}" for first, again, _ in contradicted))
+    return [
+        record for record, depth in zip(records, label_depths)
+        if not any(record.path.is_relative_to(first) and depth is not None and depth < level
+                   for first, _, level in contradicted)
+    ]
 
 
 def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import UserError
@@ -20,21 +20,26 @@ from .images import is_image_path
 log = logging.getLogger(__name__)
 
 
-def walk_files(root: Path) -> Iterator[Path]:
+def walk_files(root: Path, on_revisit: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
     """Every non-hidden file below `root`, sorted by path components (depth first).
 
     Paths keep the spelling under `root` (a file reached through a link is yielded under the
     link's path). Directories that cannot be listed are skipped with a warning naming them.
+    `on_revisit(first, again)` is told of a directory reached a second time (walked only under
+    `first`), so a caller that reads meaning from paths can see that `again` names it too.
     """
-    yield from _walk(Path(root), seen=set())
+    yield from _walk(Path(root), {}, on_revisit)
 
 
-def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
+def _walk(folder: Path, seen: dict[tuple[int, int], Path], on_revisit: Callable[[Path, Path], None] | None) -> Iterator[Path]:
     try:
         real = os.stat(folder)  # follows links: the identity of the directory itself
-        if (real.st_dev, real.st_ino) in seen:
+        identity = (real.st_dev, real.st_ino)
+        if identity in seen:
+            if on_revisit is not None:
+                on_revisit(seen[identity], folder)
             return
-        seen.add((real.st_dev, real.st_ino))
+        seen[identity] = folder
         with os.scandir(folder) as listing:
             entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
     except OSError as exc:
@@ -43,7 +48,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
     for entry in entries:
         path = folder / entry.name
         if _is_dir(entry):
-            yield from _walk(path, seen)
+            yield from _walk(path, seen, on_revisit)
         else:
             yield path
 

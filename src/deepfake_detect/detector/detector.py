@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
-from ..errors import DetectorError, UserError
+from ..errors import DetectorError, ModelRunError, UserError
 from ..inference.choice import choose_runtime
 from ..provenance import Provenance, ProvenanceReader, decide
 from ..runtime import json_safe, torch_device
@@ -181,7 +181,16 @@ class Detector:
         return torch.cat(list(batches))
 
     def score_tensors(self, tensors: torch.Tensor | np.ndarray) -> np.ndarray:
-        return self.model.score_tensors(tensors)
+        """P(fake) per input; a model that fails when run (a tampered graph that loads but asks
+        for 10^12 elements, a classifier whose numbers overflow) is a `ModelRunError` with the
+        reason in one line, which `predict` turns into error rows and `serve` into a 500."""
+        try:
+            return self.model.score_tensors(tensors)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # ONNX Runtime and scikit-learn raise many kinds at run time
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise ModelRunError(f"the detector's model failed when run ({type(exc).__name__}: {first})") from exc
 
     def score_pil(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """P(fake) for each PIL image, in order."""
@@ -227,16 +236,21 @@ class Detector:
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
     ) -> Iterator[Prediction]:
         """Score batch by batch; each batch's provenance is read on a side thread while the
-        network scores it (c2pa and ONNX Runtime release the GIL), so the stage adds little."""
+        network scores it (c2pa and ONNX Runtime release the GIL), so the stage adds little.
+        A model that fails when run gives each image of that batch an error row."""
         with ThreadPoolExecutor(1, thread_name_prefix="provenance") as side:
             for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
                 indices = [*batch.indices, *(i for i, _ in batch.bad)]
                 read = {i: side.submit(self.read_provenance, items[i]) for i in indices}
-                scores = self.score_tensors(batch.images) if batch.images is not None else []
-                results = [
-                    self._scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
-                    for i, s, size in zip(batch.indices, scores, batch.sizes)
-                ]
+                try:
+                    scores = self.score_tensors(batch.images) if batch.images is not None else []
+                except ModelRunError as exc:
+                    results = [self._unscored(i, items[i], str(exc), read[i].result()) for i in batch.indices]
+                else:
+                    results = [
+                        self._scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
+                        for i, s, size in zip(batch.indices, scores, batch.sizes)
+                    ]
                 results += [self._unscored(i, items[i], reason_only(error, items[i]), read[i].result())
                             for i, error in batch.bad]
                 yield from sorted(results, key=lambda result: result.index)

@@ -156,7 +156,7 @@ def _check_format(raw: dict[str, Any], where: str | Path) -> None:
             f"{where}: not a deepfake_detect detector manifest (format {raw.get('format')!r}, expected '{FORMAT_NAME}'){hint}"
         )
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # `true` and `1.0` equal 1 in Python, not here
         newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
         hint = "upgrade deepfake_detect to load it" if newer else "re-create the detector with this version"
         raise DetectorError(f"{where}: format_version {version!r}, but this version of deepfake_detect reads {FORMAT_VERSION}; {hint}")

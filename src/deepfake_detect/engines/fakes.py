@@ -6,7 +6,7 @@ every node must see). One small Parquet shard per batch records that the batch i
 interrupted run resumes where it stopped and a killed actor's batch is redone by its
 replacement; a redone batch only writes what is still missing (`pending_jobs` reads the disk),
 so nothing is written twice. The driver plans (settings, names, weights, sample) exactly as
-the local engine does and writes the manifest at the end.
+the local engine does and rewrites the manifest after every finished batch, as the local engine does.
 """
 
 from __future__ import annotations
@@ -65,8 +65,15 @@ def make_fakes_with_ray(
             worker_kwargs = {"job_dir": str(job_dir), "out": str(plan.out), "names": plan.names,
                              "weights": {k: (str(v) if v is not None else None) for k, v in plan.weights.items()},
                              "settings": plan.settings, "seed": seed}
+            def batch_done(result: dict[str, Any]) -> None:
+                # As the local engine: a manifest of the pairs on disk after every batch, so a
+                # killed run leaves a usable manifest.csv, not none.
+                write_manifest(plan.out, plan.settings)
+                if on_batch is not None:
+                    on_batch(result)
+
             bad = run_listing(listing, FakesShardWriter, worker_kwargs, actor_plan,
-                              f"make-fakes [ray: {actor_plan.describe()}]", show_progress, on_batch, on_bad)
+                              f"make-fakes [ray: {actor_plan.describe()}]", show_progress, batch_done, on_bad)
         plan.skipped.extend(bad)
     manifest, real_count, fake_counts = write_manifest(plan.out, plan.settings)
     made = {name: fake_counts.get(name, 0) - before.get(name, 0) for name in plan.names}

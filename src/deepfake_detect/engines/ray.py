@@ -6,15 +6,13 @@ Importing this module does not import Ray; each job does, and says how to instal
 
 from __future__ import annotations
 
-import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..data.images import DEFAULT_MAX_PIXELS
 from .base import EngineOptions, ExtractJob, FakesJob
-
-log = logging.getLogger(__name__)
 
 
 class RayEngine:
@@ -35,24 +33,32 @@ class RayEngine:
 
     def predict(self, detector, paths: list[Path], batch_size: int = 32,
                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator:
-        """Score into Parquet shards (kept in `options.shards`, else in a temporary folder), then
-        read them back in input order."""
-        from .predict import predict_with_ray
-
+        """Score into Parquet shards (kept in `options.shards`, else in a temporary folder that is
+        removed once its rows are read, or the run fails), then read them back in input order."""
         _check_workers_read_provenance_alike(detector)
-        shards = self.options.shards
-        if shards is None:
-            shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
-            log.info("shards: %s", shards)
-        job = predict_with_ray(detector.folder, paths, shards, batch_size=batch_size, address=self.options.address,
-                               max_pixels=max_pixels, on_bad=None)
-        return job.predictions()
+        return _predictions(detector.folder, paths, self.options.shards, batch_size, self.options.address, max_pixels)
 
     def make_fakes(self, job: FakesJob, on_bad: Callable[[str], None] | None = None):
         from .fakes import make_fakes_with_ray
 
         return make_fakes_with_ray(job.reals, job.out, job.generators, job.size, job.weights,
                                    address=self.options.address, on_bad=on_bad, **(job.settings or {}))
+
+
+def _predictions(folder: Path, paths: list[Path], shards: Path | None, batch_size: int, address: str | None,
+                 max_pixels: int) -> Iterator:
+    from .predict import predict_with_ray
+
+    temporary = shards is None
+    if temporary:
+        shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
+    try:
+        job = predict_with_ray(folder, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
+                               on_bad=None)
+        yield from job.predictions()
+    finally:
+        if temporary:
+            shutil.rmtree(shards, ignore_errors=True)
 
 
 def _check_workers_read_provenance_alike(detector) -> None:

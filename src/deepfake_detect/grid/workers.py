@@ -17,11 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..evaluate.metrics import compute_metrics
 
 PR_SET_PDEATHSIG = 1
@@ -79,13 +81,15 @@ def classify_cells(reduced: Reduced, cells: list[dict], n_bootstrap: int, seed: 
     from ..classify import create_classifier, fake_scores
 
     started = time.perf_counter()
-    model = create_classifier(cells[0]["classifier"], **cells[0]["classifier_params"]).fit(reduced.Z_train, reduced.y_train)
+    with _cell_errors(cells[0], len(reduced.y_train)):
+        model = create_classifier(cells[0]["classifier"], **cells[0]["classifier_params"]).fit(reduced.Z_train, reduced.y_train)
     fit_seconds = time.perf_counter() - started + reduced.seconds
     finished = []
     for cell in cells:
         Z_test, y_test = reduced.tests[cell["test_index"]]
         started = time.perf_counter()
-        scores = fake_scores(model, Z_test)
+        with _cell_errors(cell, len(reduced.y_train)):
+            scores = fake_scores(model, Z_test)
         predict_seconds = time.perf_counter() - started
         metrics = compute_metrics(y_test, scores, n_bootstrap=n_bootstrap, seed=seed)
         row = {
@@ -95,6 +99,18 @@ def classify_cells(reduced: Reduced, cells: list[dict], n_bootstrap: int, seed: 
         }
         finished.append((row, y_test, scores))
     return finished
+
+
+@contextmanager
+def _cell_errors(cell: dict, n_train: int) -> Iterator[None]:
+    """A parameter that does not fit this cell's data (knn's n_neighbors above the training rows)
+    is one line naming the cell; finished cells stay in the ledger for the rerun."""
+    try:
+        yield
+    except ValueError as exc:
+        row = cell["row"]
+        where = f"{row.get('classifier')} on {row.get('backbone')} / {row.get('train_dataset')}"
+        raise ConfigError(f"grid cell {where} ({n_train} training rows): {' '.join(str(exc).split())[:300]}") from None
 
 
 def by_classifier(cells: list[dict]) -> list[list[dict]]:

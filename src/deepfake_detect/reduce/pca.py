@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.decomposition import PCA
+from sklearn.utils._param_validation import Interval, RealNotInt
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .registry import register_reducer
@@ -19,6 +22,13 @@ class PCAReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     one small cell. Here the request is clipped at fit time instead; `n_components_` tells
     how many were kept. A float in (0, 1) is a fraction of explained variance, as in PCA.
     """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither"), None],
+        "whiten": ["boolean"],
+        "random_state": ["random_state"],
+    }
+    """Checked when a config is read (`set_checked_params`), not after hours of extraction."""
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ from starlette.datastructures import Headers
 from ..data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, BadImage, decode_rgb
 from ..detector import Detector
 from ..detector.detector import NOT_FINITE
+from ..errors import ModelRunError
 from ..provenance import VERDICT_MEANINGS, Provenance, Verdict
 from ..runtime import json_safe
 
@@ -226,17 +227,33 @@ def read_provenance(detector: Detector, data: bytes, filename: str) -> Provenanc
     return None if detector.provenance is None else detector.provenance.read_bytes(data, filename)
 
 
-def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> Prepared:
-    """Bytes -> model input tensor (and any caveat, and the provenance findings), or
-    `UploadRejected` with the HTTP status and reason."""
+def cheap_rejection(data: bytes, filename: str, pixels: int, max_pixels: int) -> UploadRejected | None:
+    """Why an upload is refused from its bytes and header alone (empty, not an image, a bomb), or None.
+
+    Answered before the request waits for a decoding slot, so a zero-byte file is not refused
+    only after other requests' large decodes.
+    """
     if not data:
-        raise UploadRejected(415, f"{filename}: empty file, not an image")
-    pixels = header_pixels(data)
+        return UploadRejected(415, f"{filename}: empty file, not an image")
+    if pixels == 0:
+        try:
+            decode_rgb(data, filename, max_pixels, None)  # header unreadable: words the reason (cheap)
+        except BadImage as exc:
+            return UploadRejected(415, str(exc))
     if pixels > max_pixels:
-        raise UploadRejected(
+        return UploadRejected(
             413, f"{filename}: {pixels:,} pixels is above this server's limit of {max_pixels:,} per image "
             "(refused as a possible decompression bomb)"
         )
+    return None
+
+
+def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> Prepared:
+    """Bytes -> model input tensor (and any caveat, and the provenance findings), or
+    `UploadRejected` with the HTTP status and reason."""
+    refused = cheap_rejection(data, filename, header_pixels(data), max_pixels)
+    if refused is not None:
+        raise refused
     try:
         image = decode_rgb(data, filename, max_pixels, detector.draft_size)
     except BadImage as exc:
@@ -244,8 +261,10 @@ def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: i
     return Prepared(detector.to_tensor(image), detector.size_note(*image.size), read_provenance(detector, data, filename))
 
 
-def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixels: int) -> list[UploadRejected | None]:
-    """Per file, None when it fits the request's pixel budget, else why not.
+def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixels: int,
+                          max_pixels: int) -> list[UploadRejected | None]:
+    """Per file, None when it may be decoded, else why not: the cheap rejections first (empty,
+    not an image, above the per-image limit), then the request's pixel budget.
 
     Many large images in one small request would otherwise cost seconds of server CPU each:
     the budget is counted from the headers, in upload order, before anything is decoded.
@@ -253,7 +272,10 @@ def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixe
     spent, verdicts = 0, []
     for name, data in zip(names, blobs):
         pixels = header_pixels(data)
-        if spent + pixels > max_request_pixels:
+        refused = cheap_rejection(data, name, pixels, max_pixels)
+        if refused is not None:
+            verdicts.append(refused)
+        elif spent + pixels > max_request_pixels:
             verdicts.append(UploadRejected(
                 413, f"{name}: the request's images together exceed this server's limit of "
                 f"{max_request_pixels:,} decoded pixels per request; send it in another request"))
@@ -340,7 +362,7 @@ def create_app(
         names = [f.filename or f"file{i + 1}" for i, f in enumerate(files)]
         blobs = [await f.read() for f in files]
         prepared: list[Prepared | UploadRejected] = []
-        for name, data, refused in zip(names, blobs, within_request_budget(blobs, names, max_request_pixels)):
+        for name, data, refused in zip(names, blobs, within_request_budget(blobs, names, max_request_pixels, max_pixels)):
             if refused is not None:
                 prepared.append(refused)
                 continue
@@ -358,7 +380,10 @@ def create_app(
             futures = scorer.submit(tensors)
         except Overloaded as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
-        scores = iter(np.concatenate([await asyncio.wrap_future(f) for f in futures]))
+        try:
+            scores = iter(np.concatenate([await asyncio.wrap_future(f) for f in futures]))
+        except ModelRunError as exc:  # the model itself failed: a server fault, said plainly
+            raise HTTPException(500, str(exc)) from None
         results = []
         for name, item in zip(names, prepared):
             if isinstance(item, UploadRejected):

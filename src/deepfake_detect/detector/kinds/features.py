@@ -178,6 +178,21 @@ def load_trusted_estimator(data: bytes, name: str) -> Any:
 # --- the scoring model ---------------------------------------------------------------------------
 
 
+def scores_of_finite_rows(estimator: Any, features: Any) -> np.ndarray:
+    """P(fake) per row; NaN for a row whose features are not finite (an error row for that image,
+    where scikit-learn would refuse the whole batch), the other rows scored as usual."""
+    import numpy as np
+
+    from ...classify import fake_scores  # scikit-learn: only for a features detector
+
+    features = np.asarray(features, dtype=np.float64)
+    scores = np.full(len(features), np.nan)
+    finite = np.isfinite(features).all(axis=1)
+    if finite.any():
+        scores[finite] = fake_scores(estimator, features[finite])
+    return scores
+
+
 class FeatureModel:
     """Backbone features (torch), then the calibrated reduction + classifier pipeline."""
 
@@ -196,8 +211,7 @@ class FeatureModel:
         from ...classify import fake_scores
         from ...features.extract import embed
 
-        features = embed(self.backbone, tensors, self.device)
-        return fake_scores(self.estimator, features).astype(np.float64)
+        return scores_of_finite_rows(self.estimator, embed(self.backbone, tensors, self.device))
 
 
 class OnnxFeatureModel:
@@ -210,11 +224,7 @@ class OnnxFeatureModel:
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        from ...classify import fake_scores
-
-        return fake_scores(self.estimator, embed_crops(self.network, arrays)).astype(np.float64)
+        return scores_of_finite_rows(self.estimator, embed_crops(self.network, arrays))
 
 
 def _required_files(manifest: Manifest) -> list[str]:
@@ -222,19 +232,64 @@ def _required_files(manifest: Manifest) -> list[str]:
 
 
 def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FeatureModel:
-    return FeatureModel(_backbone(manifest, files), _estimator(files), manifest, device)
+    return FeatureModel(_backbone(manifest, files), _estimator(files, manifest, section), manifest, device)
 
 
 def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
-    network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file)
-    return OnnxFeatureModel(network, _estimator(files), manifest)
+    network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file, manifest.preprocess.size)
+    return OnnxFeatureModel(network, _estimator(files, manifest, section), manifest)
 
 
-def _estimator(files: Mapping[str, bytes]) -> Any:
+def _estimator(files: Mapping[str, bytes], manifest: Manifest, section: FeaturesSection) -> Any:
+    """The saved model, refused in one line unless it is the pipeline the manifest names and every
+    array in it is sound: a crafted file must never reach scikit-learn's compiled code unchecked."""
+    import numpy as np
+
+    from ...classify import fake_scores
+    from ...classify.structure import check_fitted_structure
+
     estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
     if not hasattr(estimator, "predict_proba") or list(getattr(estimator, "classes_", [])) != [0, 1]:
         raise DetectorError(f"{MODEL_FILE}: not a fitted real(0)/fake(1) classifier")
+    try:
+        _check_named_pipeline(estimator, section)
+        check_fitted_structure(estimator)
+        n_features = backbone_info(manifest.backbone.name).embed_dim
+        probe = fake_scores(estimator, np.zeros((2, n_features)))
+    except Exception as exc:  # ValueError from the checks; anything scikit-learn raises on the probe
+        raise DetectorError(f"{MODEL_FILE}: refused, {' '.join(str(exc).split())[:300]}") from None
+    if probe.shape != (2,) or not np.isfinite(probe).all():
+        raise DetectorError(f"{MODEL_FILE}: refused, it gives no finite score")
     return estimator
+
+
+def _check_named_pipeline(estimator: Any, section: FeaturesSection) -> None:
+    """The calibrated pipeline `train` saves, with the reduction, classifier and calibration the
+    manifest names (their types, step by step); ValueError otherwise."""
+    from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.pipeline import Pipeline
+
+    from ...classify import create_classifier
+    from ...reduce import create_reducer
+
+    expected_calibrator = {"sigmoid": _SigmoidCalibration, "isotonic": IsotonicRegression}[section.calibration.method]
+    if type(estimator) is not CalibratedClassifierCV or not estimator.calibrated_classifiers_:
+        raise ValueError("not a calibrated classifier")
+    expected = [("reduce", type(create_reducer(section.reduction.name))),
+                ("classify", [(n, type(s)) for n, s in create_classifier(section.classifier.name).steps])]
+    for calibrated in estimator.calibrated_classifiers_:
+        frozen = calibrated.estimator
+        pipeline = getattr(frozen, "estimator", None)
+        if type(frozen) is not FrozenEstimator or type(pipeline) is not Pipeline:
+            raise ValueError("not the saved reduction + classifier pipeline")
+        found = [(name, [(n, type(s)) for n, s in step.steps] if type(step) is Pipeline else type(step))
+                 for name, step in pipeline.steps]
+        if found != expected:
+            raise ValueError(f"is not the {section.reduction.name} + {section.classifier.name} the manifest names")
+        if not all(type(c) is expected_calibrator for c in calibrated.calibrators):
+            raise ValueError(f"its calibration is not the {section.calibration.method} the manifest names")
 
 
 def _backbone(manifest: Manifest, files: Mapping[str, bytes]):

@@ -126,7 +126,7 @@ def network_model_kind(
         from ...inference.session import OnnxNetwork
 
         graph = manifest.onnx.file
-        return OnnxNetworkModel(OnnxNetwork(files[graph], threads, graph), fake_column, manifest)
+        return OnnxNetworkModel(OnnxNetwork(files[graph], threads, graph, manifest.preprocess.size), fake_column, manifest)
 
     return ModelKind(
         name, (WEIGHTS_FILE, ONNX_FILE), section, lambda manifest: [WEIGHTS_FILE], load,
