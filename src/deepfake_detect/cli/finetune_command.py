@@ -20,7 +20,8 @@ from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOptio
 
 # Flags that live inside the nested `augment` section of the config.
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
-                 "downscale_prob": "downscale_prob"}
+                 "downscale_prob": "downscale_prob", **{name: name for name in (
+                     "align_jpeg_prob", "blend_prob", "rescale_prob", "rotate_prob", "color_jitter_prob", "mask_prob")}}
 NOT_CONFIG = {"config", "resume"}
 
 
@@ -40,7 +41,7 @@ def finetune(
     image_size: Annotated[int, typer.Option(min=8, help="Network input size in pixels")] = 256,
     preprocess: Annotated[Preprocess, typer.Option(
         help="resize (bicubic, to the input size; small images are resized up, then cropped) | "
-             "center_crop (no resampling; small images are zero-padded)")] = Preprocess.resize,
+             "center_crop (no resampling; small images are mirror-padded)")] = Preprocess.resize,
     weights: WeightsOption = "pretrained",
     test_size: Annotated[float, typer.Option(help="Held-out test fraction (the grid's split, same seed)")] = 0.2,
     val_size: Annotated[float, typer.Option(help="Validation fraction, carved out of the training part")] = 0.1,
@@ -53,6 +54,16 @@ def finetune(
     downscale_prob: Annotated[float, typer.Option(
         help="Chance of down-scaling: a region 1.1-2x the crop size resized down to it (bicubic; "
              "never the whole image)")] = 0.0,
+    align_jpeg_prob: Annotated[float, typer.Option(
+        help="--paired: chance of JPEG-compressing the FAKE alone, quality ~ U{70..100} (DDA; 0.5 there)")] = 0.0,
+    blend_prob: Annotated[float, typer.Option(
+        help="--paired: chance of mixing up to half of the real into its fake, in pixels or low frequencies (DDA)")] = 0.0,
+    rescale_prob: Annotated[float, typer.Option(
+        help="--paired: chance of resizing real and fake by one factor ~ U[0.75, 1.5] (DDA)")] = 0.0,
+    rotate_prob: Annotated[float, typer.Option(help="--paired: chance of one rotation up to 15 degrees for both (SAFE)")] = 0.0,
+    color_jitter_prob: Annotated[float, typer.Option(help="--paired: chance of one colour jitter for both (SAFE)")] = 0.0,
+    mask_prob: Annotated[float, typer.Option(
+        help="--paired: chance of zeroing up to a quarter of both images in the same 16 px squares (SAFE)")] = 0.0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips")] = True,
     crop: Annotated[bool, typer.Option("--crop/--no-crop", help="Random crops")] = True,
     paired: Annotated[bool, typer.Option(

@@ -118,6 +118,21 @@ class Detector:
             return None
         return f"small image: {width}x{height} px, below the detector's {self.input_size} px input; less evidence"
 
+    def too_small(self, width: int, height: int) -> str | None:
+        """Why an image is too small to judge at all, or None.
+
+        A detector that looks at its input at native resolution (a centre crop, `center_crop`
+        or `patches`) would see an image under half its input side mostly as padding; the
+        built-in detector ranked 32 px CIFAKE backwards (AUC 0.32, 0.33 with mirror padding).
+        Such an image gets no probability and no verdict. Detectors that resize their input
+        score small images, with `size_note`'s caveat.
+        """
+        preprocess = self.spec.preprocess
+        if preprocess.policy == "resize" or min(width, height) * 2 >= self.input_size:
+            return None
+        return (f"too small to judge: {width}x{height} px, under half the {self.input_size} px this detector "
+                "looks at without resizing; no verdict")
+
     def verdict(self, probability: float) -> str:
         """"fake" above the threshold, else "real"; a NaN probability has no verdict."""
         if not math.isfinite(probability):
@@ -199,7 +214,7 @@ class Detector:
         for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
             scores = self.score_tensors(batch.images) if batch.images is not None else []
             results = [
-                self._scored(i, _name(items[i]), float(s), self.size_note(*size))
+                self._scored(i, _name(items[i]), float(s), self.size_note(*size), self.too_small(*size))
                 for i, s, size in zip(batch.indices, scores, batch.sizes)
             ]
             results += [Prediction(i, _name(items[i]), None, None, reason_only(error, items[i])) for i, error in batch.bad]
@@ -218,7 +233,10 @@ class Detector:
 
         return image_loader(ImageTensors(items, self.model.to_tensor, **options), batch_size, workers)
 
-    def _scored(self, index: int, name: str | None, probability: float, note: str | None = None) -> Prediction:
+    def _scored(self, index: int, name: str | None, probability: float, note: str | None = None,
+                refused: str | None = None) -> Prediction:
+        if refused:
+            return Prediction(index, name, None, None, refused)
         if not math.isfinite(probability):
             return Prediction(index, name, None, None, NOT_FINITE)
         return Prediction(index, name, probability, self.verdict(probability), note=note)
