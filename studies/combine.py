@@ -2,7 +2,7 @@
 
     python studies/combine.py OUT.csv FOLDER [FOLDER ...] [--generators a,b,...] [--complete]
 
-Each FOLDER is a make-fakes output (FOLDER/manifest.csv). Folders made from the same reals
+Each FOLDER is a make-fakes output (FOLDER/manifest.csv) or a manifest CSV. Folders made from the same reals
 with the same --size and --seed share groups (a group is the real image's content id), so
 generators run in separate folders (e.g. the cheap drawn decoders beside the slow
 autoencoders) join into the same groups. `--generators` keeps only those fakes;
@@ -17,8 +17,10 @@ import csv
 from pathlib import Path
 
 
-def read_rows(folder: Path) -> list[dict[str, str]]:
-    manifest = folder / "manifest.csv"
+def read_rows(source: Path) -> list[dict[str, str]]:
+    """A make-fakes folder's manifest, or a manifest file (e.g. one this script wrote)."""
+    manifest = source if source.suffix == ".csv" else source / "manifest.csv"
+    folder = manifest.parent
     with manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:

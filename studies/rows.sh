@@ -5,7 +5,7 @@
 set -euo pipefail
 PY=${PY:-python}
 DD="$PY -m deepfake_detect"
-BASE="--paired --arch patchnet_npr_s --weights random --preprocess center_crop --image-size 128 --batch-size 64
+BASE="--paired --arch patchnet_npr_s --weights random --preprocess center_crop --image-size 128 --batch-size 16
       --lr 0.01 --epochs 10 --schedule cosine --jpeg-prob 0.5 --blur-prob 0.2 --downscale-prob 0.3 --workers 1 --bootstrap 0 --test-size 0.1"
 DDA="--align-jpeg-prob 0.5 --blend-prob 0.5 --rescale-prob 0.3"
 SAFE="--rotate-prob 0.3 --color-jitter-prob 0.3 --mask-prob 0.3"

@@ -276,7 +276,8 @@ def test_alignment_steps_touch_the_fake_alone_or_both_alike(tmp_path):
 
     real, fake = gradient_pair(tmp_path)
     fake_only = DualAlign(AugmentSpec(align_jpeg_prob=1, blend_prob=1))
-    shared = DualAlign(AugmentSpec(rotate_prob=1, color_jitter_prob=1, mask_prob=1, mask_max=0.5, rescale_prob=1))
+    shared = DualAlign(AugmentSpec(rotate_prob=1, color_jitter_prob=1, mask_prob=1, mask_max=0.5, rescale_prob=1,
+                                   grayscale_prob=0.5))
     for seed in range(5):
         torch.manual_seed(seed)
         kept, changed = fake_only(real, fake)
@@ -301,9 +302,9 @@ def test_alignment_options_need_pairs_and_reach_the_training_transform(tmp_path)
 def test_paired_fine_tuning_takes_the_alignment_flags(aligned, tmp_path):
     run_dir = tmp_path / "run"
     flags = ["--align-jpeg-prob", "0.5", "--blend-prob", "0.5", "--rescale-prob", "0.5", "--rotate-prob", "0.5",
-             "--color-jitter-prob", "0.5", "--mask-prob", "0.5"]
+             "--color-jitter-prob", "0.5", "--mask-prob", "0.5", "--grayscale-prob", "0.5"]
     one_epoch = [*PAIRED[:5], "--epochs", "1", *PAIRED[7:]]
     result = run_cli("finetune", aligned / "manifest.csv", "--out", run_dir, *one_epoch, *flags)
     assert result.exit_code == 0, result.output
     augment = json.loads((run_dir / "detector" / "manifest.json").read_text())["training"]["augment"]
-    assert augment["blend_prob"] == augment["mask_prob"] == augment["align_jpeg_prob"] == 0.5
+    assert augment["blend_prob"] == augment["mask_prob"] == augment["align_jpeg_prob"] == augment["grayscale_prob"] == 0.5

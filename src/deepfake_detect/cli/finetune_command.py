@@ -21,7 +21,8 @@ from .options import DataRootOption, MaxPerClassOption, Preprocess, WeightsOptio
 # Flags that live inside the nested `augment` section of the config.
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
                  "downscale_prob": "downscale_prob", **{name: name for name in (
-                     "align_jpeg_prob", "blend_prob", "rescale_prob", "rotate_prob", "color_jitter_prob", "mask_prob")}}
+                     "align_jpeg_prob", "blend_prob", "rescale_prob", "rotate_prob", "color_jitter_prob", "mask_prob",
+                     "grayscale_prob")}}
 NOT_CONFIG = {"config", "resume"}
 
 
@@ -64,6 +65,8 @@ def finetune(
     color_jitter_prob: Annotated[float, typer.Option(help="--paired: chance of one colour jitter for both (SAFE)")] = 0.0,
     mask_prob: Annotated[float, typer.Option(
         help="--paired: chance of zeroing up to a quarter of both images in the same 16 px squares (SAFE)")] = 0.0,
+    grayscale_prob: Annotated[float, typer.Option(
+        help="--paired: chance of turning both images grey, for grayscale photographs")] = 0.0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips")] = True,
     crop: Annotated[bool, typer.Option("--crop/--no-crop", help="Random crops")] = True,
     paired: Annotated[bool, typer.Option(

@@ -38,6 +38,8 @@ before everything above.
 - `rotate_prob` (up to `rotate_degrees`), `color_jitter_prob` (brightness, contrast,
   saturation 0.2, hue 0.02), `mask_prob` (up to `mask_max` of the image in random 16 px
   squares set to zero): SAFE's, one draw for both images.
+- `grayscale_prob`: both images turned grey (equal channels), so grayscale photographs, which
+  no fake in the pairs otherwise resembles, are not read as odd.
 
 Down-scaling (`downscale_prob`, off by default): with that chance the crop takes a region
 `downscale_factor` (1.1-2) times the input size instead, at the same random position (the
@@ -87,12 +89,13 @@ class AugmentSpec(BaseModel):
     color_jitter_prob: float = Field(0.0, ge=0, le=1)
     mask_prob: float = Field(0.0, ge=0, le=1)
     mask_max: float = Field(0.25, ge=0, le=1)
+    grayscale_prob: float = Field(0.0, ge=0, le=1)
 
     @property
     def aligns(self) -> bool:
         """Whether any dual-alignment step is on (they need a (real, fake) call)."""
         return any((self.align_jpeg_prob, self.blend_prob, self.rescale_prob, self.rotate_prob,
-                    self.color_jitter_prob, self.mask_prob))
+                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob))
 
     @field_validator("downscale_factor")
     @classmethod
@@ -213,6 +216,7 @@ class DualAlign:
         self.shared = T.Compose([
             T.RandomApply([T.RandomRotation(spec.rotate_degrees)], p=spec.rotate_prob),
             T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=spec.color_jitter_prob),
+            T.RandomGrayscale(spec.grayscale_prob),
         ])
 
     def __call__(self, real: Image.Image, fake: Image.Image) -> tuple[Image.Image, Image.Image]:

@@ -58,7 +58,7 @@ class FinetuneConfig(BaseModel):
             raise ValueError("paired training needs a batch size of 2 or more (a batch holds whole pairs)")
         if self.augment.enabled and self.augment.aligns and not self.paired:
             raise ValueError("the dual-alignment augmentations (align_jpeg, blend, rescale, rotate, color_jitter, "
-                             "mask) need aligned pairs: add --paired")
+                             "mask, grayscale) need aligned pairs: add --paired")
         return self
 
     def training_view(self) -> dict[str, Any]:
