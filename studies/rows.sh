@@ -19,8 +19,8 @@ declare -A ROWS=(
   [random_only]="runs/study/pairs_random.csv $BASE"
   [reals]="runs/study/pairs_all.csv $BASE"
   [reals_dda]="runs/study/pairs_all.csv $BASE $DDA"
-  [union]="runs/study/pairs_union.csv $BASE"
-  [union_dda]="runs/study/pairs_union.csv $BASE $DDA"
+  [reals7_dda]="runs/study/pairs_reals7.csv $BASE $DDA"
+  [dda_gray]="runs/study/pairs_taesd.csv $BASE $DDA --grayscale-prob 0.1"
 )
 for row in "$@"; do
   name=${row%%@*}; seed=0; [[ $row == *@* ]] && seed=${row##*@}
