@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deepfake_detect"
 LAYERS: list[set[str]] = [
     # core: what every layer above uses
     {"errors", "runtime", "console", "data", "transforms", "backbones", "generators", "reduce", "classify",
-     "evaluate", "inference", "config"},
+     "evaluate", "inference", "config", "provenance"},
     # artifacts, each with one owner: the feature cache, the run folder, the detector folder
     {"features", "runs", "detector"},
     # workflows

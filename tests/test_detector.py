@@ -104,8 +104,8 @@ def test_loaded_detector_predicts_paths_and_pil_images(trained, data_folder, bad
     assert "truncated" in results[1].error.lower() and "not an image" in results[4].error
     for result in (results[0], results[2], results[3]):
         assert 0.0 <= result.probability <= 1.0
-        assert result.verdict == ("fake" if result.probability > detector.threshold else "real")
-    assert results[0].verdict == "real" and results[3].verdict == "fake"
+        assert result.verdict == ("likely generated" if result.probability > detector.threshold else "no evidence found")
+    assert results[0].verdict == "no evidence found" and results[3].verdict == "likely generated"
     assert results[2].probability == pytest.approx(results[3].probability, abs=1e-6)
     assert detector.score_pil([pil])[0] == pytest.approx(results[3].probability, abs=1e-6)
 
@@ -442,7 +442,7 @@ def test_every_classifier_saves_loads_and_scores(classifier, calibration, data_f
     detector = Detector.load(tmp_path / "d")
     np.testing.assert_allclose(fake_scores(detector.model.estimator, X), fake_scores(fitted.estimator, X))
     results = detector.predict(sorted(data_folder.rglob("img00[01].png")))
-    assert all(r.ok and 0 <= r.probability <= 1 and r.verdict in ("real", "fake") for r in results)
+    assert all(r.ok and 0 <= r.probability <= 1 and r.verdict in ("no evidence found", "likely generated") for r in results)
 
 
 # --- fine-tuned detectors: the same folder, the same checks -------------------------------------------
@@ -469,7 +469,7 @@ def test_finetuned_detector_loads_and_predicts(finetuned, data_folder):
     assert detector.kind == "finetune" and "fine-tuned efficientnet_lite0" in detector.describe()
     assert detector.manifest["format_version"] == 1 and set(detector.manifest["files"]) == {"model.safetensors"}
     results = detector.predict([data_folder / "real" / "img000.png", data_folder / "nope.png"])
-    assert 0 <= results[0].probability <= 1 and results[0].verdict in ("real", "fake")
+    assert 0 <= results[0].probability <= 1 and results[0].verdict in ("no evidence found", "likely generated")
     assert results[1].error and results[1].probability is None
 
 

@@ -67,11 +67,11 @@ def test_predict_folder_reports_bad_files_and_exits_1(workspace):
     names = [Path(r["path"]).name for r in rows]
     assert names == ["a_real.png", "c_corrupt.png", "d_notes.jpg", "b_fake.png"]  # readme.md skipped
     by_name = dict(zip(names, rows))
-    assert by_name["a_real.png"]["verdict"] == "real" and by_name["b_fake.png"]["verdict"] == "fake"
+    assert by_name["a_real.png"]["verdict"] == "no evidence found" and by_name["b_fake.png"]["verdict"] == "likely generated"
     assert 0 <= float(by_name["a_real.png"]["probability"]) <= 1
     assert by_name["c_corrupt.png"]["error"] and by_name["c_corrupt.png"]["probability"] == ""
     assert "not an image" in by_name["d_notes.jpg"]["error"]
-    assert "4 images: 1 real, 1 fake, 2 unreadable" in result.stderr
+    assert "4 images: 1 no evidence found, 1 likely generated, 2 unreadable" in result.stderr
 
 
 def test_predict_all_good_exits_0_and_writes_jsonl_to_a_file(workspace, tmp_path):
@@ -79,7 +79,7 @@ def test_predict_all_good_exits_0_and_writes_jsonl_to_a_file(workspace, tmp_path
     result = invoke("predict", workspace["detector"], workspace["data"] / "real", "-o", out)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 10 and all(r["error"] is None and r["verdict"] in ("real", "fake") for r in rows)
+    assert len(rows) == 10 and all(r["error"] is None and r["verdict"] in ("no evidence found", "likely generated") for r in rows)
     assert result.stdout == ""
 
 
@@ -90,7 +90,7 @@ def test_predict_reads_a_list_of_paths_and_names_missing_files(workspace, tmp_pa
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [Path(r["path"]).name for r in rows] == ["img002.png", "missing.png"]
-    assert rows[0]["verdict"] == "fake" and "cannot read" in rows[1]["error"]
+    assert rows[0]["verdict"] == "likely generated" and "cannot read" in rows[1]["error"]
     assert Path(rows[1]["path"]) == tmp_path / "missing.png"  # relative to the list file
 
 
@@ -99,7 +99,7 @@ def test_predict_table_format(workspace):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert "verdict" in lines[0] and len(lines) == 5
-    assert any("real" in line and "a_real.png" in line and "%" in line for line in lines)
+    assert any("no evidence found" in line and "a_real.png" in line and "%" in line for line in lines)
     assert any("error" in line and "d_notes.jpg" in line and "not an image" in line for line in lines)
 
 
@@ -169,7 +169,7 @@ def test_non_utf8_file_names_are_escaped_not_fatal(workspace, tmp_path):
             text = text.replace("\\\\", "\\")  # JSON doubles the escape's backslash
         assert "caf\\xe9-latin1.png" in text and text.count("plain") == 3
     rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))
-    assert len(rows) == 4 and all(r["verdict"] in ("real", "fake") for r in rows)
+    assert len(rows) == 4 and all(r["verdict"] in ("no evidence found", "likely generated") for r in rows)
 
 
 def test_output_problems_are_one_line_exit_2(workspace, tmp_path):
@@ -189,7 +189,7 @@ def test_small_images_are_scored_but_flagged_in_every_format(workspace, tmp_path
     """48 px images against a 224 px detector: a verdict, and a note that says why to doubt it."""
     image = workspace["data"] / "real" / "img000.png"
     csv_rows = read_csv(invoke("predict", workspace["detector"], image, "-f", "csv").stdout)
-    assert csv_rows[0]["verdict"] in ("real", "fake") and "small image: 48x48 px" in csv_rows[0]["note"]
+    assert csv_rows[0]["verdict"] in ("no evidence found", "likely generated") and "small image: 48x48 px" in csv_rows[0]["note"]
     table = invoke("predict", workspace["detector"], image, "-f", "table")
     assert "small image" in table.stdout and "1 flagged" in table.stderr
     jsonl = json.loads(invoke("predict", workspace["detector"], image, "-f", "jsonl").stdout)

@@ -121,7 +121,7 @@ def test_predict_one_and_several_images_match_the_python_api(client, detector, d
     several = client.post("/predict", files=upload(("r.png", real.read_bytes()), ("f.png", fake.read_bytes())))
     body = several.json()
     assert [r["filename"] for r in body["results"]] == ["r.png", "f.png"]
-    assert [r["verdict"] for r in body["results"]] == ["real", "fake"]
+    assert [r["verdict"] for r in body["results"]] == ["no evidence found", "likely generated"]
     assert [r["probability"] for r in body["results"]] == pytest.approx(expected, abs=1e-6)
     assert body["threshold"] == detector.threshold
 
@@ -130,7 +130,7 @@ def test_a_bad_file_among_good_ones_gets_an_error_entry(client):
     response = client.post("/predict", files=upload(("ok.png", png_bytes()), ("notes.txt", b"hello")))
     assert response.status_code == 200
     ok, bad = response.json()["results"]
-    assert ok["verdict"] in ("real", "fake") and ok["error"] is None
+    assert ok["verdict"] in ("no evidence found", "likely generated") and ok["error"] is None
     assert bad["probability"] is None and "not an image" in bad["error"]
 
 
@@ -185,7 +185,7 @@ def test_load_200_requests_from_8_clients_all_answered(server, data_folder):
                 if response.status_code == 503:
                     assert "busy" in response.json()["detail"]
                 else:
-                    assert response.json()["results"][0]["verdict"] in ("real", "fake")
+                    assert response.json()["results"][0]["verdict"] in ("no evidence found", "likely generated")
                 statuses.append(response.status_code)
         return statuses
 

@@ -1,7 +1,8 @@
 """deepfake_detect: tell real photographs from generated images.
 
 The package follows the pipeline: data -> transforms -> backbones -> features (cache) ->
-reduce -> classify -> evaluate -> report; plus finetune, detector, serve and the cli.
+reduce -> classify -> evaluate -> report; plus provenance (what a file declares), finetune,
+detector, serve and the cli.
 
 The front door, for use from Python::
 
@@ -12,7 +13,7 @@ The front door, for use from Python::
     dd.run_grid(dd.load_config("configs/cifake.yaml"), "runs/cifake")
     detector = dd.load_detector("detectors/demo")
     for row in detector.predict(["a.jpg", "b.png"]):
-        print(row.path, row.probability, row.verdict)
+        print(row.path, row.probability, row.verdict, row.evidence)   # verdict from provenance + pixels
 
 Names are resolved on first use (PEP 562), so `import deepfake_detect` stays instant and the
 command line does not pay for torch before it needs it.

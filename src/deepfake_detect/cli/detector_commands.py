@@ -19,6 +19,9 @@ from ..errors import ExitStatus, UserError
 from .app import app
 from .options import (
     DEFAULT_MAX_PIXELS,
+    AllowNetworkOption,
+    TrustDirOption,
+    WatermarksOption,
     CacheOption,
     DataRootOption,
     DeviceOption,
@@ -33,6 +36,7 @@ from .options import (
     ShardsOption,
     WorkersOption,
     out_option,
+    provenance_reader,
 )
 
 GRID_CHOSEN = ("backbone", "weights", "transform", "reduction", "classifier", "preprocess")
@@ -150,12 +154,18 @@ def predict(
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
     runtime: RuntimeOption = Runtime.auto,
+    trust_dir: TrustDirOption = None,
+    allow_network: AllowNetworkOption = False,
+    watermarks: WatermarksOption = False,
 ) -> int:
-    """Score images: one row per image (path, fake probability, verdict, error, note), then a summary.
+    """Score images: one row per image (path, pixel probability, verdict, evidence, error, note), then a summary.
 
-    With the built-in detector unless --detector names one (`predict DETECTOR_DIR PATH...`
-    also works). Exit status 0 when every image was scored, 1 when some could not be read (each has a row
-    with the reason), 2 on a usage error or when the output cannot be written.
+    The verdict comes from all the evidence: C2PA Content Credentials, IPTC/XMP source type and
+    generator metadata (read offline), then the pixel score. "no evidence found" is not proof of
+    a real photograph. With the built-in detector unless --detector names one
+    (`predict DETECTOR_DIR PATH...` also works). Exit status 0 when every image was scored, 1 when
+    some could not be read (each has a row with the reason), 2 on a usage error or when the
+    output cannot be written.
     """
     from ..detector import Detector
     from ..runtime import default_workers
@@ -163,7 +173,8 @@ def predict(
 
     chosen = choose_format(fmt, output)
     detector, paths = split_detector_argument(detector, paths)
-    loaded = Detector.load(detector, device, runtime=runtime.value)
+    reader = provenance_reader(trust_dir, allow_network, watermarks)
+    loaded = Detector.load(detector, device, runtime=runtime.value, provenance=reader)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
@@ -175,6 +186,9 @@ def predict(
     try:
         writer = make_writer(chosen, handle)
         if engine is Engine.ray:
+            if trust_dir or allow_network or watermarks:
+                raise UserError("--trust-dir, --allow-network and --watermarks apply to --engine local; on Ray set "
+                                "DEEPFAKE_DETECT_TRUST_DIR / DEEPFAKE_DETECT_ALLOW_NETWORK on the workers")
             results = ray_predictions(loaded.folder, inputs.paths, shards, batch_size, ray_address, max_pixels)
             summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
         else:
@@ -185,7 +199,10 @@ def predict(
         if handle is not None:
             handle.close()
     style = "yellow" if summary.failed or summary.flagged else "green"
-    console.print(Text(summary.line(), style=style) + Text(f" (threshold {loaded.threshold:.3f})"))
+    console.print(Text(summary.line(), style=style) + Text(f" (pixel threshold {loaded.threshold:.3f})"))
+    if summary.verdicts.get("no evidence found"):
+        console.print("'no evidence found' means neither pixels nor metadata point to a generator, not that the "
+                      "image is real: the pixel model misses many fakes of generators it never saw", highlight=False)
     if output is not None:
         console.print(f"rows written to {output}", highlight=False)
     return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
@@ -243,15 +260,21 @@ def serve(
     max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
     device: DeviceOption = None,
     runtime: RuntimeOption = Runtime.auto,
+    trust_dir: TrustDirOption = None,
+    allow_network: AllowNetworkOption = False,
+    watermarks: WatermarksOption = False,
 ) -> None:
-    """Serve the detector: POST /predict, GET /health, GET /model, a web page at /."""
+    """Serve the detector: POST /predict, GET /health, GET /model, a web page at /.
+
+    Every upload goes through the provenance stage too (C2PA, XMP, generator metadata)."""
     import uvicorn
 
     from ..detector import Detector
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device, runtime=runtime.value)
+    loaded = Detector.load(detector, device, runtime=runtime.value,
+                           provenance=provenance_reader(trust_dir, allow_network, watermarks))
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "
              "(no authentication); put it behind a proxy with TLS and access control")

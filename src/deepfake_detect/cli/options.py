@@ -75,3 +75,24 @@ class Runtime(str, Enum):
 RuntimeOption = Annotated[
     Runtime, typer.Option(help="auto (ONNX Runtime on a CPU when the model has a graph, else torch) | onnx | torch")
 ]
+
+TrustDirOption = Annotated[
+    Optional[Path], typer.Option(
+        "--trust-dir",
+        help="Folder of C2PA trust lists (*.pem anchors, *allowed*.pem, *.cfg); env DEEPFAKE_DETECT_TRUST_DIR. "
+             "Without one, signatures are checked but signers are not",
+    ),
+]
+AllowNetworkOption = Annotated[
+    bool, typer.Option("--allow-network", help="Let C2PA fetch remote manifests and OCSP answers (default: offline)")
+]
+WatermarksOption = Annotated[
+    bool, typer.Option("--watermarks", help="Also decode Stable Diffusion's invisible watermarks (needs the [watermark] extra)")
+]
+
+
+def provenance_reader(trust_dir: Path | None, allow_network: bool, watermarks: bool):
+    """The provenance stage as the options ask for it (trust lists never fetched)."""
+    from ..provenance import ProvenanceReader
+
+    return ProvenanceReader(trust=trust_dir, allow_network=allow_network or None, watermarks=watermarks)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,8 @@ from ..errors import OutputError, UserError
 FORMATS: tuple[str, ...] = ("table", "csv", "jsonl", "json")
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".txt": "table"}
 LIST_SUFFIX = ".txt"
-COLUMNS = ("path", "probability", "verdict", "error", "note")
+COLUMNS = ("path", "probability", "verdict", "evidence", "error", "note")
+"""CSV and table columns; JSON and JSONL add `combined` and the structured `provenance` findings."""
 
 
 def printable(text: str | None) -> str | None:
@@ -95,9 +97,16 @@ def row_of(result: Any) -> dict[str, Any]:
         "path": printable(result.path),
         "probability": result.probability,
         "verdict": result.verdict,
+        "evidence": printable(getattr(result, "evidence", None)),
         "error": printable(result.error),
         "note": printable(getattr(result, "note", None)),
     }
+
+
+def full_row_of(result: Any) -> dict[str, Any]:
+    """The row with the structured findings, for JSON and JSONL."""
+    return {**row_of(result), "combined": getattr(result, "combined", None),
+            "provenance": getattr(result, "provenance", None)}
 
 
 class RowWriter(Protocol):
@@ -129,7 +138,7 @@ class JsonlWriter:
         self.handle = handle
 
     def write(self, result: Any) -> None:
-        self.handle.write(json.dumps(row_of(result), ensure_ascii=False) + "\n")
+        self.handle.write(json.dumps(full_row_of(result), ensure_ascii=False) + "\n")
 
     def flush(self) -> None:
         self.handle.flush()
@@ -147,7 +156,7 @@ class JsonWriter(JsonlWriter):
         handle.write("[")
 
     def write(self, result: Any) -> None:
-        self.handle.write(("," if self.rows else "") + "\n" + json.dumps(row_of(result), ensure_ascii=False))
+        self.handle.write(("," if self.rows else "") + "\n" + json.dumps(full_row_of(result), ensure_ascii=False))
         self.rows += 1
 
     def close(self) -> None:
@@ -158,24 +167,31 @@ class JsonWriter(JsonlWriter):
 class TableWriter:
     """Aligned, coloured lines printed as they come (a rich Table would wait for the end)."""
 
-    VERDICT_STYLES = {"fake": "bold red", "real": "bold green", "error": "yellow"}
+    VERDICT_STYLES = {
+        "generated (declared)": "bold red", "edited with AI (declared)": "bold red", "likely generated": "red",
+        "changed after signing": "bold magenta", "camera-signed capture": "bold green", "no evidence found": "cyan",
+        "error": "yellow",
+    }
+    WIDTH = 25
 
     def __init__(self, console: Console):
         self.console = console
-        self.console.print(Text(f"{'fake prob.':>10}  {'verdict':<7}  path", style="bold"))
+        self.console.print(Text(f"{'pixels':>7}  {'verdict':<{self.WIDTH}}  path  (evidence)", style="bold"))
 
     def write(self, result: Any) -> None:
         row = row_of(result)
         line = Text()
-        if row["error"] is None:
-            line.append(f"{row['probability']:>10.1%}  ")
-            line.append(f"{row['verdict']:<7}", style=self.VERDICT_STYLES[row["verdict"]])
+        probability = "-" if row["probability"] is None else f"{row['probability']:.1%}"
+        line.append(f"{probability:>7}  ")
+        if row["verdict"] is not None:
+            line.append(f"{row['verdict']:<{self.WIDTH}}", style=self.VERDICT_STYLES.get(row["verdict"], ""))
             line.append(f"  {row['path']}")
+            if row["evidence"]:
+                line.append(f"  ({row['evidence']})", style="dim")
             if row["note"]:
                 line.append(f"  ({row['note']})", style="yellow")
         else:
-            line.append(f"{'-':>10}  ")
-            line.append(f"{'error':<7}", style=self.VERDICT_STYLES["error"])
+            line.append(f"{'error':<{self.WIDTH}}", style=self.VERDICT_STYLES["error"])
             line.append(f"  {row['path']}  ")
             line.append(f"({row['error']})", style=self.VERDICT_STYLES["error"])
         self.console.print(line, soft_wrap=True, highlight=False)
@@ -244,29 +260,27 @@ class _Stdout:
 
 @dataclass
 class Summary:
-    real: int = 0
-    fake: int = 0
+    verdicts: Counter = field(default_factory=Counter)
     failed: int = 0
     flagged: int = 0
 
     @property
     def total(self) -> int:
-        return self.real + self.fake + self.failed
+        return sum(self.verdicts.values()) + self.failed
 
     def add(self, result: Any) -> None:
-        if result.error is not None:
+        if result.verdict is None:
             self.failed += 1
-        elif result.verdict == "fake":
-            self.fake += 1
         else:
-            self.real += 1
+            self.verdicts[result.verdict] += 1
         if getattr(result, "note", None):
             self.flagged += 1
 
     def line(self) -> str:
         images = "image" if self.total == 1 else "images"
+        counts = [f"{n} {verdict}" for verdict, n in self.verdicts.most_common()] + [f"{self.failed} unreadable"]
         flagged = f" ({self.flagged} flagged: see the note column)" if self.flagged else ""
-        return f"{self.total} {images}: {self.real} real, {self.fake} fake, {self.failed} unreadable{flagged}"
+        return f"{self.total} {images}: {', '.join(counts)}{flagged}"
 
 
 def write_rows(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
 from ..errors import DetectorError, UserError
 from ..inference.choice import choose_runtime
+from ..provenance import Provenance, ProvenanceReader, decide
 from ..runtime import best_device, json_safe
 from .builtin import builtin_detector
 from .features_kind import DETECTOR_TRUSTED_TYPES
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["DETECTOR_TRUSTED_TYPES", "Detector", "DetectorError", "Prediction", "json_safe"]
 
 ImageTransform = Callable[["Image.Image", int], "Image.Image"]
+LARGE_IMAGE_FACTOR = 4
+"""Under `center_crop`, images whose short side is this many input sizes or more are noted."""
 NOT_FINITE = "the model gave no finite score for this image (NaN or infinity); no verdict"
 
 
@@ -44,6 +48,12 @@ class Prediction:
     error: str | None = None
     note: str | None = None
     """A caveat that comes with the verdict, e.g. an image smaller than the detector's input."""
+    evidence: str | None = None
+    """What the verdict rests on, in a short sentence (provenance findings, then the pixel score)."""
+    combined: float | None = None
+    """`probability` raised by weak provenance evidence (bounded log-odds); equal to it without any."""
+    provenance: dict[str, Any] | None = None
+    """The structured findings (`Provenance.as_dict()`), carried in full by JSON output."""
 
     @property
     def ok(self) -> bool:
@@ -56,10 +66,14 @@ class Prediction:
 class Detector:
     """A loaded detector: `Detector.load(folder).predict(images)`.
 
-    `threshold` applies to the calibrated probability: above it the verdict is "fake".
+    `threshold` applies to the calibrated probability: above it the pixels alone make the
+    verdict "likely generated". Every image read from a file also goes through the provenance
+    stage (`provenance`, a `ProvenanceReader`; None turns it off), and the verdict comes from
+    all the evidence (`provenance.decide`): never "real" on the strength of a pixel score.
     """
 
-    def __init__(self, loaded: DetectorFolder, model: ScoringModel, runtime: str = "torch"):
+    def __init__(self, loaded: DetectorFolder, model: ScoringModel, runtime: str = "torch",
+                 provenance: ProvenanceReader | None = None):
         self.runtime = runtime
         """"onnx" (ONNX Runtime, numpy inputs, no torch) or "torch"."""
         self.folder = loaded.path
@@ -68,11 +82,12 @@ class Detector:
         self.model = model
         self.threshold = loaded.manifest.threshold
         self._description = loaded.kind.describe(loaded.manifest, loaded.section)
+        self.provenance = provenance
 
     @classmethod
     def load(
         cls, path: str | Path | None = None, device: str | torch.device | None = None, runtime: str = "auto",
-        threads: int | None = None,
+        threads: int | None = None, provenance: ProvenanceReader | None | bool = True,
     ) -> Detector:
         """Verify and load a detector folder of any kind; raises `DetectorError` (one line).
 
@@ -81,6 +96,8 @@ class Detector:
         CPU (`device` "cpu", or None without CUDA), without importing torch; otherwise, and
         for folders without a graph, torch on `device`. "onnx" or "torch" force one.
         `threads`: ONNX Runtime's intra-op threads (default: every core this process may use).
+        `provenance`: the reader for the provenance stage; True: one with the default settings
+        (trust lists from DEEPFAKE_DETECT_TRUST_DIR if set, no network); False/None: pixels only.
         """
         loaded = read_detector_folder(builtin_detector() if path is None else path)
         has_graph = loaded.manifest.onnx is not None
@@ -95,7 +112,8 @@ class Detector:
                 model = loaded.kind.load(loaded.manifest, loaded.section, loaded.files, _torch_device(device))
         except DetectorError as exc:  # the kind names the file; add the folder
             raise type(exc)(f"{loaded.path}: {exc}") from None
-        return cls(loaded, model, chosen)
+        reader = ProvenanceReader() if provenance is True else (provenance or None)
+        return cls(loaded, model, chosen, reader)
 
     @property
     def kind(self) -> str:
@@ -112,11 +130,16 @@ class Detector:
     def size_note(self, width: int, height: int) -> str | None:
         """A flag for images smaller than what the detector looks at: scored, but on less evidence.
 
-        (CIFAKE's 32 px images are a legitimate use; a user must still see the caveat.)
+        (CIFAKE's 32 px images are a legitimate use; a user must still see the caveat.) A network
+        that reads only the central crop sees a small part of a large photograph: said too.
         """
-        if min(width, height) >= self.input_size:
-            return None
-        return f"small image: {width}x{height} px, below the detector's {self.input_size} px input; less evidence"
+        if min(width, height) < self.input_size:
+            return f"small image: {width}x{height} px, below the detector's {self.input_size} px input; less evidence"
+        if self.spec.preprocess.policy == "center_crop" and min(width, height) >= LARGE_IMAGE_FACTOR * self.input_size:
+            share = self.input_size**2 / (width * height)
+            return (f"large image: {width}x{height} px; the detector reads only the central "
+                    f"{self.input_size}x{self.input_size} px ({share:.1%} of it)")
+        return None
 
     def too_small(self, width: int, height: int) -> str | None:
         """Why an image is too small to judge at all, or None.
@@ -133,11 +156,18 @@ class Detector:
         return (f"too small to judge: {width}x{height} px, under half the {self.input_size} px this detector "
                 "looks at without resizing; no verdict")
 
-    def verdict(self, probability: float) -> str:
-        """"fake" above the threshold, else "real"; a NaN probability has no verdict."""
+    def verdict(self, probability: float, provenance: Provenance | None = None) -> str:
+        """The verdict from the pixel score and any provenance findings (see `provenance.decide`);
+        a NaN probability has no verdict."""
         if not math.isfinite(probability):
             raise ValueError(NOT_FINITE)
-        return "fake" if probability > self.threshold else "real"
+        return decide(probability, self.threshold, provenance).verdict.value
+
+    def read_provenance(self, item: Any) -> Provenance | None:
+        """The provenance stage for one input: a path is read; a bare PIL image carries no file."""
+        if self.provenance is None or not isinstance(item, str | Path):
+            return None
+        return self.provenance.read_path(item)
 
     def to_tensor(self, image: Image.Image) -> torch.Tensor | np.ndarray:
         """A decoded image as the model's input (for callers that decode themselves): a torch
@@ -211,14 +241,21 @@ class Detector:
     def _stream(
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
     ) -> Iterator[Prediction]:
-        for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
-            scores = self.score_tensors(batch.images) if batch.images is not None else []
-            results = [
-                self._scored(i, _name(items[i]), float(s), self.size_note(*size), self.too_small(*size))
-                for i, s, size in zip(batch.indices, scores, batch.sizes)
-            ]
-            results += [Prediction(i, _name(items[i]), None, None, reason_only(error, items[i])) for i, error in batch.bad]
-            yield from sorted(results, key=lambda result: result.index)
+        """Score batch by batch; each batch's provenance is read on a side thread while the
+        network scores it (c2pa and ONNX Runtime release the GIL), so the stage adds little."""
+        with ThreadPoolExecutor(1, thread_name_prefix="provenance") as side:
+            for batch in self._batches(items, batch_size, workers, max_pixels, image_transform):
+                indices = [*batch.indices, *(i for i, _ in batch.bad)]
+                read = {i: side.submit(self.read_provenance, items[i]) for i in indices}
+                scores = self.score_tensors(batch.images) if batch.images is not None else []
+                results = [
+                    self._unscored(i, items[i], refused, read[i].result()) if (refused := self.too_small(*size))
+                    else self._scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
+                    for i, s, size in zip(batch.indices, scores, batch.sizes)
+                ]
+                results += [self._unscored(i, items[i], reason_only(error, items[i]), read[i].result())
+                            for i, error in batch.bad]
+                yield from sorted(results, key=lambda result: result.index)
 
     def _batches(
         self, items: list, batch_size: int, workers: int, max_pixels: int | None, image_transform: ImageTransform | None
@@ -234,12 +271,24 @@ class Detector:
         return image_loader(ImageTensors(items, self.model.to_tensor, **options), batch_size, workers)
 
     def _scored(self, index: int, name: str | None, probability: float, note: str | None = None,
-                refused: str | None = None) -> Prediction:
-        if refused:
-            return Prediction(index, name, None, None, refused)
+                provenance: Provenance | None = None) -> Prediction:
         if not math.isfinite(probability):
             return Prediction(index, name, None, None, NOT_FINITE)
-        return Prediction(index, name, probability, self.verdict(probability), note=note)
+        return self.scored(index, name, probability, note, provenance)
+
+    def _unscored(self, index: int, item: Any, error: str, provenance: Provenance | None) -> Prediction:
+        """A file whose pixels could not be scored: an error row, unless its provenance still
+        says something (a 1x1 crop that keeps its generator's metadata gets a verdict from it)."""
+        if provenance is None or not provenance.says_something:
+            return Prediction(index, _name(item), None, None, error)
+        return self.scored(index, _name(item), None, f"pixels not scored: {error}", provenance)
+
+    def scored(self, index: int, name: str | None, probability: float | None, note: str | None,
+               provenance: Provenance | None) -> Prediction:
+        """The one place a finite score and its provenance become a row (also used by `serve`)."""
+        decision = decide(probability, self.threshold, provenance)
+        return Prediction(index, name, probability, decision.verdict.value, note=note, evidence=decision.evidence,
+                          combined=decision.combined, provenance=None if provenance is None else provenance.as_dict())
 
     def describe(self) -> str:
         """One line for logs and the serve banner."""

@@ -93,10 +93,11 @@ def predict_with_ray(
 
 
 def read_predictions(job_dir: str | Path, batches: int) -> Iterator[Prediction]:
-    columns = ["index", "path", "probability", "verdict", "error", "note"]
+    columns = ["index", "path", "probability", "verdict", "error", "note", "evidence"]
     for table in shards.read_shards(Path(job_dir), batches, columns):
         for row in table.to_pylist():
-            yield Prediction(row["index"], row["path"], row["probability"], row["verdict"], row["error"], row["note"])
+            yield Prediction(row["index"], row["path"], row["probability"], row["verdict"], row["error"], row["note"],
+                             evidence=row["evidence"])
 
 
 class ScoreShardWriter:
@@ -138,6 +139,7 @@ class ScoreShardWriter:
             "verdict": prediction.verdict,
             "error": None if prediction.error is None else shards.arrow_text(prediction.error),
             "note": prediction.note,
+            "evidence": prediction.evidence,
             **file_facts(path),
         }
 
@@ -148,7 +150,7 @@ def _table(rows: list[dict[str, Any]]) -> pa.Table:
     schema = pa.schema([
         ("index", pa.int64()), ("path", pa.string()), ("image_id", pa.string()), ("detector", pa.string()),
         ("probability", pa.float64()), ("verdict", pa.string()), ("error", pa.string()),
-        ("note", pa.string()), *fact_fields(),
+        ("note", pa.string()), ("evidence", pa.string()), *fact_fields(),
     ])
     return pa.Table.from_pylist(rows, schema)
 

@@ -36,6 +36,7 @@ from starlette.datastructures import Headers
 from ..data.images import ALLOWED_FORMATS, BadImage, decode_rgb
 from ..detector import Detector
 from ..detector.detector import NOT_FINITE
+from ..provenance import VERDICT_MEANINGS, Provenance, Verdict
 from ..runtime import json_safe
 
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -51,8 +52,12 @@ DEFAULT_DECODE_SLOTS = 2
 
 class ImageResult(BaseModel):
     filename: str
-    probability: float | None = Field(None, description="Calibrated probability that the image is generated")
-    verdict: Literal["real", "fake"] | None = Field(None, description="'fake' when probability > threshold")
+    probability: float | None = Field(None, description="The pixel detector's calibrated probability that the image is generated")
+    verdict: Literal[tuple(v.value for v in Verdict)] | None = Field(  # type: ignore[valid-type]
+        None, description="From all the evidence (provenance first, then pixels); see GET /verdicts")
+    evidence: str | None = Field(None, description="What the verdict rests on, in one line")
+    combined: float | None = Field(None, description="The probability raised by unsigned evidence (bounded)")
+    provenance: dict[str, Any] | None = Field(None, description="Structured provenance findings")
     error: str | None = Field(None, description="Why this file could not be scored")
     note: str | None = Field(None, description="A caveat, e.g. an image smaller than the detector's input")
 
@@ -151,16 +156,18 @@ class BatchScorer:
         try:
             scores = self.detector.score_tensors(self.detector.concat([job.tensors for job in jobs]))
         except Exception as exc:  # handed to every waiting request, which answers 500
-            for job in jobs:
-                job.future.set_exception(exc)
+            scores, error = None, exc
         else:
-            start = 0
-            for job in jobs:
+            error = None
+        with self._lock:  # released before any request is answered, so an idle server counts 0
+            self._queued -= sum(len(job.tensors) for job in jobs)
+        start = 0
+        for job in jobs:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
                 job.future.set_result(scores[start : start + len(job.tensors)])
                 start += len(job.tensors)
-        finally:
-            with self._lock:
-                self._queued -= sum(len(job.tensors) for job in jobs)
 
 
 class UploadSizeLimit:
@@ -213,10 +220,17 @@ def header_pixels(data: bytes) -> int:
 class Prepared:
     tensor: Any
     note: str | None
+    provenance: Provenance | None = None
+
+
+def read_provenance(detector: Detector, data: bytes, filename: str) -> Provenance | None:
+    """The provenance stage on the uploaded bytes (the same reader `predict` uses)."""
+    return None if detector.provenance is None else detector.provenance.read_bytes(data, filename)
 
 
 def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: int) -> Prepared:
-    """Bytes -> model input tensor (and any caveat), or `UploadRejected` with the HTTP status and reason."""
+    """Bytes -> model input tensor (and any caveat, and the provenance findings), or
+    `UploadRejected` with the HTTP status and reason."""
     if not data:
         raise UploadRejected(415, f"{filename}: empty file, not an image")
     pixels = header_pixels(data)
@@ -232,7 +246,7 @@ def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: i
     refused = detector.too_small(*image.size)
     if refused:
         raise UploadRejected(422, f"{filename}: {refused}")
-    return Prepared(detector.to_tensor(image), detector.size_note(*image.size))
+    return Prepared(detector.to_tensor(image), detector.size_note(*image.size), read_provenance(detector, data, filename))
 
 
 def within_request_budget(blobs: list[bytes], names: list[str], max_request_pixels: int) -> list[UploadRejected | None]:
@@ -306,6 +320,13 @@ def create_app(
         """The detector's manifest: what it is, how it was trained, what it reached."""
         return JSONResponse(manifest)
 
+    @app.get("/verdicts")
+    async def verdicts() -> dict[str, object]:
+        """What each verdict means, and how provenance is read (trust lists, network)."""
+        reader = detector.provenance.describe() if detector.provenance is not None else None
+        return {"meanings": {v.value: VERDICT_MEANINGS[v] for v in Verdict}, "provenance": reader,
+                "name": detector.describe()}
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
@@ -352,8 +373,10 @@ def create_app(
                 if not math.isfinite(probability):  # never a verdict from a NaN
                     results.append(ImageResult(filename=name, error=NOT_FINITE))
                     continue
-                results.append(ImageResult(filename=name, probability=probability,
-                                           verdict=detector.verdict(probability), note=item.note))
+                row = detector.scored(0, name, probability, item.note, item.provenance)
+                results.append(ImageResult(filename=name, probability=probability, verdict=row.verdict,
+                                           evidence=row.evidence, combined=row.combined, provenance=row.provenance,
+                                           note=row.note))
         return PredictResponse(results=results, threshold=detector.threshold)
 
     return app
