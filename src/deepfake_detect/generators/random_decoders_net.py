@@ -16,7 +16,7 @@ make-fakes run redraws an image exactly as before.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -196,7 +196,3 @@ class DecoderBank(ImageGenerator):
         buffer.seek(0)
         back = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255
         return torch.from_numpy(back).permute(2, 0, 1)[None]
-
-
-def spec_dict(spec: DecoderSpec) -> dict:
-    return asdict(spec)

@@ -45,8 +45,7 @@ BANK_SIZE = 16
 def bank(seed: int, chain: bool):
     from .random_decoders_net import DecoderBank
 
-    generator = DecoderBank(BANK_SIZE, seed, chain=chain)
-    return generator
+    return DecoderBank(BANK_SIZE, seed, chain=chain)
 
 
 @register_generator(
