@@ -1,10 +1,10 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Each installs what it needs.
+# Two commands for a fresh machine: `make demo` and `make test` (`make check`: the fast part). Each installs what it needs.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser clean
+.PHONY: demo test check install browser clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# The edit-test loop: everything but the tests marked slow (what CI runs is `make test`).
+check: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs

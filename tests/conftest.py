@@ -163,3 +163,21 @@ def save_vae_twin(name: str, path: Path):
     twin = create_generator(name, weights="random")
     save_file({k: v.contiguous() for k, v in twin.vae.state_dict().items()}, str(path))
     return twin
+
+
+SLOW_ENTRIES = frozenset({
+    "dino_vitb16", "clip_vitb16", "dino_resnet50", "resnet50",  # backbones: ViT-B/16s and ResNet-50s
+    "sd_vae", "sdxl_vae", "flux1_vae", "taesd3", "taesdxl", "taef2",  # generators: full VAEs, larger tiny ones
+    "gradient_boosting_classic",  # the one classifier that takes seconds to fit
+})
+"""Registry entries whose parametrized tests take several seconds each (measured with
+`pytest --durations=0`); `make check` leaves them to `make test`, which runs every entry."""
+
+
+def pytest_collection_modifyitems(items):
+    """A parametrized test over a registry is slow for the heavy entries above only."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        names = {part for value in params.values() if isinstance(value, str) for part in value.split("@")}
+        if names & SLOW_ENTRIES:
+            item.add_marker(pytest.mark.slow)

@@ -28,6 +28,7 @@ def data(tmp_path_factory) -> Path:
     return make_real_fake_folder(tmp_path_factory.mktemp("adapt") / "data", per_class=6, seed=3)
 
 
+@pytest.mark.slow
 def test_adapt_with_reals_writes_a_recalibrated_detector(twin, data, tmp_path):
     result = run_cli("adapt", twin, "--fakes", data / "fake", "--reals", data / "real", "-k", "3", "-o", tmp_path / "new", *FAST)
     assert result.exit_code == 0, result.output
@@ -42,6 +43,7 @@ def test_adapt_with_reals_writes_a_recalibrated_detector(twin, data, tmp_path):
     assert [p.verdict for p in adapted.predict(used)] == ["no evidence found"] * 3
 
 
+@pytest.mark.slow
 def test_adapt_without_reals_keeps_the_threshold_and_is_seeded(twin, data, tmp_path):
     fakes = image_files(data / "fake")[:2]
     settings = AdaptSettings(steps=2, lr=0.01, seed=1)
@@ -51,6 +53,7 @@ def test_adapt_without_reals_keeps_the_threshold_and_is_seeded(twin, data, tmp_p
     assert Detector.load(first.path).spec.files == Detector.load(second.path).spec.files
 
 
+@pytest.mark.slow
 def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, tmp_path):
     fakes, reals = image_files(data / "fake"), image_files(data / "real")
     original = Detector.load(twin).predict(reals)
@@ -89,6 +92,7 @@ def test_adapt_refuses_a_features_detector_and_bad_arguments(features_detector, 
     assert nothing.exit_code == 2 and "no images" in nothing.stderr
 
 
+@pytest.mark.slow
 def test_an_unreadable_fake_is_named_and_the_rest_used(twin, data, tmp_path):
     folder = tmp_path / "fakes"
     folder.mkdir()
@@ -100,6 +104,7 @@ def test_an_unreadable_fake_is_named_and_the_rest_used(twin, data, tmp_path):
     assert Detector.load(tmp_path / "new").manifest["adapted"]["fakes"] == 2
 
 
+@pytest.mark.slow
 def test_the_few_shot_curve_rows_report_and_resume(twin, data, tmp_path):
     run_dir = tmp_path / "curve"
     test_set = load_dataset(data)

@@ -16,14 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deepfake_detect"
 
 LAYERS: list[set[str]] = [
     # core: what every layer above uses
-    {"errors", "runtime", "console", "data", "transforms", "backbones", "generators", "reduce", "classify",
+    {"errors", "runtime", "progress", "data", "transforms", "backbones", "generators", "reduce", "classify",
      "evaluate", "inference", "config", "provenance"},
     # artifacts, each with one owner: the feature cache, the run folder, the detector folder
     {"features", "runs", "detector"},
     # workflows
     {"grid", "finetune", "fakes", "engines", "adapt"},
-    # presentation
-    {"report", "serve", "cli", "__main__"},
+    # presentation (only `cli` and its `console` print; the rest of the library logs)
+    {"report", "serve", "cli", "console", "__main__"},
 ]
 
 
@@ -125,3 +125,21 @@ def layer_of(package: str) -> int:
 def test_layers_point_down_only(package):
     upward = sorted(t for t in package_graph().get(package, ()) if layer_of(t) > layer_of(package))
     assert upward == [], f"{package} (layer {layer_of(package)}) imports from a higher layer: {upward}"
+
+
+PRINTING_MODULES = {"cli", "console", "__main__"}
+
+
+def test_only_the_command_line_prints():
+    """The library logs (`logging`) and reports progress through `deepfake_detect.progress`;
+    `print` and the rich console belong to the command line (issue 18)."""
+    printing = sorted(
+        module_name(path)
+        for path in PACKAGE.rglob("*.py")
+        if top_package(module_name(path)) not in PRINTING_MODULES
+        and any(isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+    )
+    users = sorted(m for m, targets in graph().items()
+                   if "deepfake_detect.console" in targets and top_package(m) not in PRINTING_MODULES)
+    assert printing == [] and users == [], f"print() in {printing}; the console imported by {users}"

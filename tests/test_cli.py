@@ -46,7 +46,8 @@ ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
     "report": [("report", "{missing}")],
     "demo": [("demo", "--per-class", "1")],
     "train": [("train", "{missing}", "-o", "{root}/det"), ("train", "{data}", "--classifier", "no_such", "-o", "{root}/det")],
-    "predict": [("predict", "{data}", "--detector", "{missing}"), ("predict", "{data}", "--trust-dir", "{missing}")],
+    "predict": [("predict", "{data}", "--detector", "{missing}"), ("predict", "{data}", "--trust-dir", "{missing}"),
+                ("predict", "{missing}")],
     "inspect": [("inspect", "{missing}"), ("inspect", "{data}", "--trust-dir", "{missing}"),
                 ("inspect", "{data}", "--format", "csv")],
     "reference": [("reference", "no_such", "--weights", "random", "-o", "{root}/ref"),
@@ -107,3 +108,92 @@ def test_ctrl_c_says_finished_work_is_saved():
         commands.pop()
     assert result.exit_code == 130
     assert "finished work is saved" in result.stderr
+
+
+# --- the first hour: help, version, devices, names ------------------------------------------------
+
+
+def test_short_help_and_no_type_placeholder_for_flags(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "240")
+    assert run_cli("-h").exit_code == 0
+    for command in sorted(registered_commands()):
+        result = run_cli(command, "-h")
+        assert result.exit_code == 0 and "Usage" in result.stdout, command
+        assert "<bool>" not in result.stdout, command
+
+
+def test_version_names_the_runtimes_and_the_builtin_detector():
+    from importlib import metadata
+
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    text = result.stdout
+    assert f"deepfake-detect {metadata.version('deepfake-detect')}" in text
+    assert f"torch {metadata.version('torch')}" in text and f"onnxruntime {metadata.version('onnxruntime')}" in text
+    assert "built-in detector: patchnet_npr_s" in text and "AUC on unseen generators" in text
+
+
+def test_finetune_help_lists_every_architecture_it_accepts(monkeypatch):
+    from deepfake_detect.backbones import list_finetunable
+
+    monkeypatch.setenv("COLUMNS", "400")
+    text = run_cli("finetune", "--help").stdout
+    assert all(name in text for name in list_finetunable()), text
+    assert any(name.startswith("patchnet_") for name in list_finetunable())
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:7", "no-such"])
+def test_a_device_this_machine_lacks_is_one_line_naming_those_present(device, files):
+    from deepfake_detect.runtime import devices_present
+
+    if device in devices_present():
+        pytest.skip(f"this machine has {device}")
+    image = next((files["data"] / "real").iterdir())
+    result = run_cli("predict", image, "--device", device)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--device {device}" in lines[0] and "devices present: cpu" in lines[0]
+
+
+def test_predict_a_missing_folder_is_exit_2(files):
+    result = run_cli("predict", f"{files['missing']}/")
+    assert result.exit_code == 2 and "no such file or folder" in result.stderr
+
+
+def test_calibrate_and_adapt_take_builtin_as_the_builtin_detector(files, tmp_path):
+    import json
+
+    from deepfake_detect.detector.builtin import BUILTIN_DETECTOR
+
+    calibrated = run_cli("calibrate", "builtin", "--reals", files["data"] / "real", "-o", tmp_path / "calibrated")
+    assert calibrated.exit_code == 0, calibrated.output
+    manifest = json.loads((tmp_path / "calibrated" / "manifest.json").read_text())
+    original = json.loads((BUILTIN_DETECTOR / "manifest.json").read_text())
+    assert manifest["threshold_rule"]["calibration_reals"] == 3 and manifest["files"] == original["files"]
+    adapted = run_cli("adapt", "builtin", "--fakes", files["data"] / "fake", "--steps", "2", "-o", tmp_path / "adapted")
+    assert adapted.exit_code == 0, adapted.output
+    assert (tmp_path / "adapted" / "manifest.json").is_file()
+
+
+@pytest.fixture
+def a_terminal(monkeypatch):
+    """stderr as a person's terminal (rich decides by `is_terminal`)."""
+    from deepfake_detect.console import console
+
+    monkeypatch.setattr(console, "_force_terminal", True)
+
+
+@pytest.mark.slow
+def test_long_commands_say_what_they_do_before_the_heavy_work(files, tmp_path, a_terminal):
+    """On a terminal, the first line of make-fakes, finetune and adapt comes before generators,
+    networks or data load, so a user sees at once that the command runs."""
+    fakes = run_cli("make-fakes", files["data"] / "real", tmp_path / "fakes", "-g", "tconv", "--size", "32")
+    assert fakes.exit_code == 0, fakes.output
+    assert fakes.stderr.startswith("make-fakes: "), fakes.stderr
+    data = make_real_fake_folder(tmp_path / "data", per_class=12, size=32)
+    tuned = run_cli("finetune", data, "--out", tmp_path / "ft", "--arch", "patchnet_npr_s", "--weights", "random",
+                    "--epochs", "1", "--batch-size", "4", "--image-size", "32", "--workers", "0", "--bootstrap", "0")
+    assert tuned.exit_code == 0, tuned.output
+    assert tuned.stderr.startswith("finetune: patchnet_npr_s on "), tuned.stderr
+    adapted = run_cli("adapt", "builtin", "--fakes", files["data"] / "fake", "--steps", "1", "-o", tmp_path / "adapted")
+    assert adapted.exit_code == 0 and adapted.stderr.startswith("adapt: "), adapted.stderr

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deepfake_detect.backbones import create_backbone
 from deepfake_detect.data import load_dataset
@@ -27,6 +28,7 @@ def cli_env(cache: Path) -> dict[str, str]:
     return {**os.environ, "DEEPFAKE_DETECT_CACHE": str(cache)}
 
 
+@pytest.mark.slow
 def test_extract_then_served_from_cache(image_folder, tmp_path):
     data = load_dataset(image_folder)
     backbone = create_backbone("efficientnet_lite0")
@@ -95,6 +97,7 @@ def test_bad_files_are_skipped_named_and_counted(image_folder, bad_files, tmp_pa
     assert report.extracted == 25 and X.shape[0] == 25  # the 16-bit PNG is usable
 
 
+@pytest.mark.slow
 def test_cli_extract_reports_bad_files_and_uses_the_cache(image_folder, bad_files, tmp_path):
     for path in bad_files.values():
         shutil.copy(path, image_folder / "fake" / path.name)
@@ -107,6 +110,7 @@ def test_cli_extract_reports_bad_files_and_uses_the_cache(image_folder, bad_file
     assert "25 from cache, 0 extracted" in second.stderr
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     for args, expected in [
@@ -133,6 +137,7 @@ def _count(cache_dir: Path) -> int:
             return 0
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_redoing_batches(tmp_path):
     folder = make_real_fake_folder(tmp_path / "data", per_class=40, size=32)
     cache = tmp_path / "cache"
@@ -151,6 +156,7 @@ def test_killed_run_resumes_without_redoing_batches(tmp_path):
     assert _count(cache) == 80
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_cache_at_once(tmp_path):
     folder = make_real_fake_folder(tmp_path / "data", per_class=40)
     cache = tmp_path / "cache"

@@ -105,7 +105,20 @@ def test_results_equal_what_the_exported_detector_predicts(finished_run, data):
     detector = Detector.load(finished_run / "detector")
     assert detector.kind == "finetune" and detector.spec.backbone.name == "resnet18"
     assert detector.spec.preprocess.size == 32 and detector.spec.preprocess.policy == "resize"
-    assert detector.threshold == 0.5 and detector.manifest["calibration"] is None
+    assert detector.manifest["calibration"] is None
+
+
+def test_the_threshold_is_set_on_the_validation_reals(finished_run, data):
+    """As `train --target-fpr` does: a softmax's own 0.5 can call everything real at AUC 0.95."""
+    detector = Detector.load(finished_run / "detector")
+    rule = detector.manifest["threshold_rule"]
+    assert rule["rule"] == "target_fpr" and rule["target_fpr"] == 0.05
+    val_reals = [r.path for r in split_dataset(load_dataset(data["train"]), 0.2, 0.1, 0).val if r.label == 0]
+    assert rule["validation_reals"] == len(val_reals) > 0
+    scores = np.array([p.probability for p in detector.predict_paths(val_reals)])
+    assert detector.threshold == pytest.approx(rule["threshold"])
+    assert np.mean(scores > detector.threshold + 1e-4) <= 0.05  # at most 5% called fake (ONNX: ~1e-6 off torch)
+    assert np.any(scores >= detector.threshold - 1e-4)  # the lowest such threshold, not an arbitrary high one
     assert {"name", "counts", "source"} <= set(detector.manifest["training_data"])
     assert "torch" in detector.manifest["versions"]
     on_torch = Detector.load(finished_run / "detector", runtime="torch")
@@ -139,6 +152,7 @@ def test_a_resumed_run_does_not_rescore_finished_cells(finished_run, data):
     assert len(pd.read_csv(finished_run / "results.csv")) == ledger.count(b"\n")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(finished_run, data, tmp_path):
     """SIGKILL during epoch 2 of the fixture's configuration, then --resume: the run completes
     and its final weights equal those of the run that was never interrupted."""

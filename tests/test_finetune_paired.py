@@ -80,6 +80,7 @@ def test_paired_fine_tuning_makes_a_detector_that_predict_uses(paired_run, align
     assert len(rows) == 30 and rows["probability"].between(0, 1).all() and rows["error"].isna().all()
 
 
+@pytest.mark.slow
 def test_a_killed_paired_run_resumes_to_the_uninterrupted_weights(paired_run, aligned, tmp_path):
     """Each epoch's choice of fakes and its augmentations come from (seed, epoch) alone."""
     run_dir = tmp_path / "killed"

@@ -75,6 +75,7 @@ def test_the_published_weights_load_strictly_and_redraw_a_photo_faithfully(name)
     assert len(generator.weights_id.split("+")) == 2  # both files' hashes: provenance
 
 
+@pytest.mark.slow
 @needs_shared
 def test_one_weights_file_names_its_folder(tmp_path):
     encoder = next(SHARED_TAESD.glob("taesd_encoder.*"))
@@ -158,6 +159,7 @@ def test_all_means_every_generator_but_the_full_size_ones():
     assert {"taesd", "tconv"} <= set(default_generators())
 
 
+@pytest.mark.slow
 def test_a_full_vae_loads_the_published_layout_from_a_file_of_any_name(tmp_path):
     """The diffusers-format file Hugging Face serves, and the same weights under the attention
     names diffusers used before (query/key/value/proj_attn), give the twin's reconstruction."""

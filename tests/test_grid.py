@@ -1,6 +1,7 @@
 """The grid end to end: real files, the real cache, real processes, every registered model."""
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def two_datasets(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_grid_runs_every_model_with_a_cross_dataset_matrix(tmp_path, two_datasets):
     config = load_config(write_config(tmp_path / "grid.yaml", datasets=two_datasets))
     results = run_grid(config, tmp_path / "run")
@@ -67,6 +69,7 @@ def test_grid_runs_every_model_with_a_cross_dataset_matrix(tmp_path, two_dataset
     assert len(lines) == len(results) == len(again)
 
 
+@pytest.mark.slow
 def test_leave_one_generator_out_and_shortcut_guard(tmp_path):
     for generator in ("gan_a", "gan_b"):
         make_real_fake_folder(tmp_path / "mixed" / generator, per_class=12, layout="ufd", size=32, seed=hash(generator) % 97)
@@ -91,6 +94,7 @@ def test_shortcut_guard_warns_on_format_difference(tmp_path):
     assert shortcut_warnings(load_dataset(tmp_path / "same")) == []
 
 
+@pytest.mark.slow
 def test_robustness_rows_for_the_best_methods(tmp_path, two_datasets):
     config = load_config(write_config(
         tmp_path / "grid.yaml", datasets={"alpha": two_datasets["alpha"]},
@@ -106,6 +110,7 @@ def test_robustness_rows_for_the_best_methods(tmp_path, two_datasets):
     assert (tmp_path / "run" / "figures" / "robustness.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_config_mistake_is_one_line_from_the_command_line(tmp_path, two_datasets):
     path = write_config(tmp_path / "bad.yaml", datasets=two_datasets, classifiers={"svm_rbf": {"C": "high"}})
     result = subprocess.run(CLI + ["grid", str(path)], capture_output=True, text=True, timeout=60)
@@ -185,6 +190,7 @@ def grid_with_workers(tmp_path: Path, datasets: dict, **popen) -> tuple[subproce
     return process, workers, run_dir
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
 def test_workers_die_with_a_killed_grid(tmp_path, two_datasets):
     process, workers, _ = grid_with_workers(tmp_path, two_datasets, stderr=subprocess.DEVNULL)
@@ -193,6 +199,7 @@ def test_workers_die_with_a_killed_grid(tmp_path, two_datasets):
     assert not survivors(workers), "worker processes outlived the killed grid"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
 def test_ctrl_c_stops_workers_and_ends_as_an_interruption(tmp_path, two_datasets):
     process, workers, run_dir = grid_with_workers(
@@ -206,6 +213,7 @@ def test_ctrl_c_stops_workers_and_ends_as_an_interruption(tmp_path, two_datasets
     assert (run_dir / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_interrupted_grid_resumes_without_redoing_cells(tmp_path, two_datasets):
     path = write_config(tmp_path / "grid.yaml", datasets=two_datasets, jobs=1)
     run_dir = tmp_path / "run"
@@ -252,3 +260,26 @@ def test_reencode_removes_the_format_shortcut(tmp_path):
     alike = load_dataset(tmp_path / "alike")
     assert alike.counts() == {"real": 6, "fake": 6}
     assert shortcut_warnings(alike) == []
+
+
+def test_run_grid_prints_nothing_and_logs_what_it_says(tmp_path, capfd, caplog):
+    """The library logs, only the command line prints (issue 18): from Python, `run_grid` is
+    silent on stdout and stderr, and its warnings and progress are log records to capture."""
+    for i in range(8):  # a format shortcut, so the grid has a warning to give
+        write_pattern_image(tmp_path / "d" / "real" / f"{i}.jpg", i, False, fmt="JPEG")
+        write_pattern_image(tmp_path / "d" / "fake" / f"{i}.png", i, True, fmt="PNG")
+    config = load_config(write_config(
+        tmp_path / "grid.yaml", datasets={"d": str(tmp_path / "d")}, reductions=["none"], classifiers=["linear_probe"],
+        protocols={"cross": False}, bootstrap=0, jobs=1,
+    ))
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="deepfake_detect"):
+        results = run_grid(config, tmp_path / "run")
+    assert len(results) == 1
+    assert capfd.readouterr() == ("", "")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("file formats differ" in r.getMessage() for r in warnings)
+    assert all(r.name.startswith("deepfake_detect.") for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("fft_spectrum [none]") and "16/16" in m for m in messages)  # extraction progress
+    assert any("1 cells in" in m for m in messages)

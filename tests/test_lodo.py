@@ -95,14 +95,14 @@ def test_a_lodo_grid_reports_and_resumes(tmp_path, three_datasets):
     assert sorted(row["train_dataset"] for row in added) == sorted(["all-but-alpha", "all-but-beta"] * len(CLASSIFIERS))
 
 
-def test_lodo_with_two_datasets_warns_and_runs_the_rest(tmp_path, two_datasets, capsys):
+def test_lodo_with_two_datasets_warns_and_runs_the_rest(tmp_path, two_datasets, caplog):
     config = load_config(write_config(
         tmp_path / "grid.yaml", datasets=two_datasets, classifiers=["linear_probe"], reductions=["none"],
         protocols={"within": None, "cross": True, "lodo": True}, jobs=1,
     ))
     results = run_grid(config, tmp_path / "run")
     assert set(results.protocol) == {"cross"}
-    err = " ".join(capsys.readouterr().err.split())
+    err = " ".join(caplog.text.split())
     assert err.count("leave-one-dataset-out needs three or more datasets") == 1
 
 

@@ -178,6 +178,7 @@ def test_patchnet_weights_round_trip_and_load_as_backbone(tmp_path):
         patchnet.build_patchnet("median", tmp_path / "missing.safetensors")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["npr", "median"])
 def test_patchnet_learns_upsampling_traces(kind):
     """Real crops against their nearest-2x down-up-sampled versions: the loss falls."""

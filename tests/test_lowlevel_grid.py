@@ -45,6 +45,7 @@ def lowlevel_run(tmp_path_factory):
     return config, root, results
 
 
+@pytest.mark.slow
 def test_specs_fusions_and_patches_run_as_backbones(lowlevel_run):
     config, root, results = lowlevel_run
     assert set(results.backbone) == {"npr_residual", SPEC, "fusion:lowlevel"}
@@ -61,6 +62,7 @@ def test_specs_fusions_and_patches_run_as_backbones(lowlevel_run):
     assert sum(SPEC.replace("1,2", "") in d for d in descriptions) >= 2  # clean and JPEG-degraded
 
 
+@pytest.mark.slow
 def test_a_rerun_recomputes_nothing(lowlevel_run):
     config, root, results = lowlevel_run
     again = run_grid(config, root / "run")
@@ -68,6 +70,7 @@ def test_a_rerun_recomputes_nothing(lowlevel_run):
     assert len((root / "run" / "cells.jsonl").read_text().splitlines()) == len(results)
 
 
+@pytest.mark.slow
 def test_the_report_shows_every_new_backbone(lowlevel_run):
     config, root, results = lowlevel_run
     html, markdown = write_report(root / "run")
@@ -111,6 +114,7 @@ def test_fused_space_key_follows_its_members():
     assert FusedSpace("fusion:x", (a, b)).part_dims == (4, 4)
 
 
+@pytest.mark.slow
 def test_a_detector_trained_on_patches_of_a_block_spec_scores_with_patches(tmp_path):
     """`train` records the patches policy and the spec; torch and ONNX Runtime both score each
     image as the mean of its crops, as the features it was trained on."""

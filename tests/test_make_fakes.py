@@ -44,6 +44,7 @@ def run(photos: Path, out: Path, **options):
     return summary, messages
 
 
+@pytest.mark.slow
 def test_pairs_share_content_size_and_encoding_and_load_as_a_grouped_dataset(photos, tmp_path):
     summary, messages = run(photos, tmp_path / "pairs")
     out = summary.out
@@ -76,6 +77,7 @@ def test_pairs_share_content_size_and_encoding_and_load_as_a_grouped_dataset(pho
     assert all(members == {"real:", "fake:taesd", "fake:tconv"} for members in groups.values())
 
 
+@pytest.mark.slow
 def test_a_second_run_redoes_nothing_and_a_lost_file_is_remade(photos, tmp_path):
     first, _ = run(photos, tmp_path / "pairs")
     files = sorted(p for p in first.out.rglob("*.png"))

@@ -33,6 +33,7 @@ def test_make_fakes_needs_a_generator(tmp_path):
     assert result.exit_code == 2 and "--generator" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_full_vae_makes_fakes_from_a_local_weights_file(tmp_path):
     """The user's path for a full VAE: a downloaded file passed with --weights (here the random
     twin's weights under the name Hugging Face serves them)."""
@@ -50,6 +51,7 @@ def test_a_full_vae_makes_fakes_from_a_local_weights_file(tmp_path):
 SHARED_TAESD = Path(__file__).resolve().parents[2] / "shared" / "weights" / "taesd"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_TAESD.is_dir(), reason=f"shared weights not found at {SHARED_TAESD}")
 def test_all_plus_a_named_full_vae_makes_every_one(tmp_path):
     """`-g all -g sd_vae` with one weights folder holding the TAESD files and the VAE's."""

@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deepfake_detect.evaluate.metrics import compute_metrics
+from deepfake_detect.evaluate.metrics import RANKING_KEYS, compute_metrics
+from deepfake_detect.runs.schema import METRICS
 
-KEYS = [
-    "accuracy", "real_accuracy", "fake_accuracy", "ap", "auc", "auc_low", "auc_high",
-    "best_accuracy", "tpr_at_5fpr", "eer", "n_real", "n_fake",
-]  # fmt: skip
-RANKING = ["ap", "auc", "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer"]
+KEYS = [metric.name for metric in METRICS]  # the results schema's metrics, in its order
+RANKING = list(RANKING_KEYS)
 
 
 def noisy_scores(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -216,3 +216,17 @@ def test_predict_on_a_cpu_never_imports_torch(which, request, photos):
     assert done.returncode == 0, done.stderr[-2000:]
     runtime, verdict, torch_loaded, torchvision_loaded = done.stdout.split()
     assert (runtime, torch_loaded, torchvision_loaded) == ("onnx", "False", "False") and verdict in ("no_evidence_found", "likely_generated")
+
+
+def test_predict_with_the_builtin_network_never_imports_scikit_learn(photos, tmp_path):
+    """Cold start follows the kind (issue 18): `predict one.jpg` with the built-in network, run as
+    the command line runs it in a fresh process, loads neither scikit-learn nor SciPy nor torch."""
+    script = (
+        "import sys; from deepfake_detect.cli.app import run; "
+        f"status = run(['predict', {str(photos[0])!r}, '--format', 'csv', '-o', {str(tmp_path / 'out.csv')!r}]); "
+        "print(status, *(name in sys.modules for name in ('sklearn', 'scipy', 'torch')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "False", "False", "False"], done.stderr[-2000:]
+    assert (tmp_path / "out.csv").read_text().count("\n") == 2  # a header and the image's row

@@ -133,6 +133,7 @@ def test_collect_inputs_keeps_order_and_recurses(workspace):
     assert [p.name for p in inputs.paths] == ["d_notes.jpg", "a_real.png", "c_corrupt.png", "d_notes.jpg", "b_fake.png"]
 
 
+@pytest.mark.slow
 def test_a_new_process_gives_identical_scores_and_exit_code_1(workspace, tmp_path):
     """The real command in a fresh interpreter: it reloads the detector from disk alone."""
     env = {**os.environ, "DEEPFAKE_DETECT_CACHE": str(tmp_path / "unused-cache")}

@@ -20,6 +20,7 @@ from deepfake_detect.errors import OutputError, UnknownNameError
 from deepfake_detect.features import FeatureCache, extract_features
 
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need ray[data] (the [ray] extra)")
+pytestmark = pytest.mark.slow  # a real Ray instance: every test here takes tens of seconds
 
 from deepfake_detect.backbones import create_backbone  # noqa: E402
 from deepfake_detect.detector import Detector  # noqa: E402

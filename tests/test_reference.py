@@ -56,6 +56,7 @@ def test_registered_references_know_their_preprocessing(name):
         assert reference.mean == FERRET_MEAN and reference.std == FERRET_STD
 
 
+@pytest.mark.slow
 def test_the_random_twin_folder_scores_as_the_network_itself(twin):
     detector = Detector.load(twin)
     manifest = json.loads((twin / "manifest.json").read_text())
@@ -67,6 +68,7 @@ def test_the_random_twin_folder_scores_as_the_network_itself(twin):
     np.testing.assert_allclose(detector.score_pil(pictures), expected.numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_with_the_reference_folder_in_both_forms(twin, images):
     named = run_cli("predict", images, "--detector", twin, "-f", "csv")
     legacy = run_cli("predict", twin, images, "-f", "csv")
@@ -102,6 +104,7 @@ def test_changed_weights_are_refused(twin, tmp_path):
         Detector.load(copy)
 
 
+@pytest.mark.slow
 def test_a_grid_reference_entry_is_a_row_with_approach_reference(twin, images, tmp_path):
     config = tmp_path / "grid.yaml"
     config.write_text(yaml.safe_dump({
@@ -119,6 +122,7 @@ def test_a_grid_reference_entry_is_a_row_with_approach_reference(twin, images, t
     assert "Published reference detectors" in text and "ferretnet_s / published reference" in text
 
 
+@pytest.mark.slow
 def test_labelled_detector_entries_name_their_rows(twin, images, tmp_path):
     # two runs of one architecture must not merge into one method: a mapping labels each folder
     (tmp_path / "configs").mkdir()
@@ -138,6 +142,7 @@ def test_labelled_detector_entries_name_their_rows(twin, images, tmp_path):
     assert len(run_grid(loaded, tmp_path / "run")) == len(results)  # finished cells are recognised
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_WEIGHTS.is_file(), reason="../shared/weights/ferretnet is not beside this checkout")
 def test_the_published_checkpoint_becomes_a_detector(tmp_path):
     result = run_cli("reference", "ferretnet_s", "--weights", SHARED_WEIGHTS, "-o", tmp_path / "ferretnet")

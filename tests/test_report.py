@@ -24,6 +24,7 @@ from PIL import Image
 
 from deepfake_detect.errors import UnknownNameError
 from deepfake_detect.report import best_rows, write_report
+from deepfake_detect.report.content import OWN_FIGURE_PATTERNS
 from deepfake_detect.runs.schema import METRICS, NUMERIC, higher_is_better
 from deepfake_detect.report.scores import roc_curve
 
@@ -35,8 +36,9 @@ TRANSFORMS = ["none", "blur+jitter"]
 BEST_WITHIN = ("clip_vitb16", "none", "none", "svm_rbf")
 BEST_CROSS = ("clip_vitb16", "blur+jitter", "pca", "linear_probe")
 ROBUSTNESS_LEVELS = {"jpeg": [100, 90, 70, 50, 30], "blur": [0, 1, 2, 4], "downscale": [1.0, 0.75, 0.5]}
-EXPECTED_FIGURES = ["heatmap_none.png", "heatmap_pca.png", "generalization_matrix.png", "roc_curves.png",
-                    "robustness.png", "approaches.png", "logo.png", "lodo.png"]
+EXPECTED_FIGURES = [name for pattern in OWN_FIGURE_PATTERNS if pattern != "few_shot.png"  # no adapt curve here
+                    for name in ([pattern.replace("*", r) for r in REDUCTIONS] if "*" in pattern else [pattern])]
+"""Every figure the report draws (its own list), one heatmap per reduction of the run."""
 
 
 def method_quality(backbone: str, transform: str, reduction: str, classifier: str) -> tuple[float, float]:
@@ -276,13 +278,26 @@ def test_run_with_only_within_rows_and_no_scores(tmp_path):
     assert "clip_vitb16" in markdown_path.read_text(encoding="utf-8")
 
 
+def test_a_run_notice_is_a_banner_in_both_reports(tmp_path):
+    make_run(tmp_path, robustness=False, finetune=False, seeds=(0,))
+    config = tmp_path / "config.yaml"
+    config.write_text((config.read_text() if config.exists() else "") + "notice: 'Toy data: <not> proof'\n")
+    html_path, markdown_path = write_report(tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    banner = page.split('<p class="notice" role="note">', 1)[1].split("</p>", 1)[0]
+    assert banner == "Toy data: &lt;not&gt; proof"
+    assert page.index('class="notice"') < page.index("<nav")  # before anything else is read
+    assert "> **Toy data: &lt;not&gt; proof**" in markdown_path.read_text(encoding="utf-8")
+
+
 def test_html_special_characters_are_escaped(tmp_path):
     nasty = [("<script>alert(1)</script>", "none", "none", "svm&rbf"), ('vit"b', "none", "none", "knn|1")]
     make_run(tmp_path, methods=nasty, robustness=False, finetune=False, seeds=(0,))
     html_path, markdown_path = write_report(tmp_path)
     page = html_path.read_text(encoding="utf-8")
     assert "<script" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "svm&amp;rbf" in page and "vit&quot;b" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "svm&amp;rbf" in page
+    assert 'vit"b' not in page and ("vit&quot;b" in page or "vit&#34;b" in page)  # jinja2 writes &#34;
     markdown = markdown_path.read_text(encoding="utf-8")
     assert "<script>" not in markdown and "knn\\|1" in markdown
     assert all(name.endswith(".png") and "<" not in name for name in

@@ -48,3 +48,10 @@ def __getattr__(name: str) -> Any:
         module, attribute = _FRONT_DOOR[name]
         return getattr(import_module(f".{module}", __name__), attribute)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# A library logs and leaves the output to the program: silent unless logging is configured
+# (the command line shows these records on its console; see console.cli_output).
+import logging as _logging  # noqa: E402
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

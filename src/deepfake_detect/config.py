@@ -64,8 +64,15 @@ BlurSigma = Annotated[float, Field(ge=0)]
 ScaleFactor = Annotated[float, Field(gt=0, le=1)]
 
 
+PERTURBATIONS = ("jpeg", "blur", "downscale")
+
+
 class RobustnessProtocol(Strict):
-    """UniversalFakeDetect / SIDBench perturbations of the test images."""
+    """UniversalFakeDetect / SIDBench perturbations of the test images.
+
+    Naming some perturbations runs only those (`{jpeg: [75, 50]}` runs no blur and no
+    down-scaling); naming none runs all three at their default levels.
+    """
 
     jpeg: list[JpegQuality] = [int(q) for q in ROBUSTNESS_LEVELS["jpeg"]]
     """JPEG quality, 1..100."""
@@ -77,6 +84,14 @@ class RobustnessProtocol(Strict):
     """Test sets to perturb (default: all)."""
     top: int | None = Field(5, ge=1)
     """Perturb only for the best N methods of the within protocol (None: all; it is costly)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_the_named(cls, value: Any) -> Any:
+        """The perturbations a config leaves out are not run, when it names any."""
+        if isinstance(value, dict) and any(name in value for name in PERTURBATIONS):
+            return {**{name: [] for name in PERTURBATIONS}, **value}
+        return value
 
     def levels(self) -> list[tuple[str, float]]:
         """(kind, level) pairs in config order."""
@@ -122,6 +137,8 @@ class GridConfig(Strict):
     """Detector folders of published reference detectors (`deepfake-detect reference`), evaluated
     like `finetuned:` entries; their rows have approach "reference"."""
     cache: str | None = None
+    notice: str | None = None
+    """A caveat shown at the top of the report and after the run (the demo: "toy data")."""
     batch_size: int = Field(64, ge=1)
     bootstrap: int = Field(1000, ge=0)
     jobs: int | None = Field(None, ge=1)

@@ -1,10 +1,12 @@
-"""Terminal output shared by the commands: one console, progress bars with images/s."""
+"""The command line's terminal output: one console, progress bars with images/s, and the handler
+that shows the library's log records. Only the CLI imports this module; the library logs
+(`logging`) and reports progress through `deepfake_detect.progress`."""
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,7 +21,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .progress import throttled_progress, use_progress
+
 console = Console(stderr=True)
+LIBRARY_LOGGER = "deepfake_detect"
 
 
 class RateColumn(ProgressColumn):
@@ -34,9 +39,11 @@ class RateColumn(ProgressColumn):
 
 @contextmanager
 def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`: a live bar on a terminal, a plain line every ~10% in a log."""
+    """Yields `advance(n)`: a live bar on a terminal; in a pipe or a log, a plain line every few
+    seconds (not one per item). The CLI installs it for the library's progress (`cli_output`)."""
     if not console.is_terminal:
-        yield _log_progress(description, total, unit)
+        with throttled_progress(description, total, unit, _plain_line) as advance:
+            yield advance
         return
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -52,37 +59,48 @@ def progress_bar(description: str, total: int, unit: str = "img") -> Iterator[Ca
         yield lambda n: progress.advance(task, n)
 
 
+def starting(message: str) -> None:
+    """The first line of a long command, printed before anything heavy is imported or loaded,
+    so a user sees within a second that it runs and what it will do."""
+    console.print(f"[dim]{escape(message)}[/]", highlight=False, soft_wrap=True)
+
+
+def _plain_line(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
+
+
 def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _log_progress(description: str, total: int, unit: str) -> Callable[[int], None]:
-    started = time.perf_counter()
-    state = {"done": 0, "next": max(total // 10, 1)}
+class ConsoleHandler(logging.Handler):
+    """The library's log records as the command line has always shown them: warnings as a yellow
+    `warning:` line, errors red, other messages plain."""
 
-    def advance(n: int) -> None:
-        state["done"] += n
-        if state["done"] >= state["next"] or state["done"] == total:
-            state["next"] = state["done"] + max(total // 10, 1)
-            rate = state["done"] / max(time.perf_counter() - started, 1e-9)
-            console.print(f"{description}: {state['done']}/{total} ({rate:,.1f} {unit}/s)", highlight=False, markup=False)
-
-    return advance
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.ERROR:
+            console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        elif record.levelno >= logging.WARNING:
+            warn(message)
+        else:
+            console.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 @contextmanager
-def sized_progress(description: str, unit: str = "img") -> Iterator[Callable[[int, int], None]]:
-    """Yields `advance(n, total)` for work that learns its size only once it starts.
-
-    The first call sizes the bar (usually `advance(0, total)`); later calls advance it by `n`.
-    """
-    with ExitStack() as stack:
-        state: dict[str, Callable[[int], None]] = {}
-
-        def advance(n: int, total: int) -> None:
-            if "bar" not in state:
-                state["bar"] = stack.enter_context(progress_bar(description, total=total, unit=unit))
-            if n:
-                state["bar"](n)
-
-        yield advance
+def cli_output() -> Iterator[None]:
+    """For one command: the library's messages (INFO and up) and its progress on the console."""
+    logger = logging.getLogger(LIBRARY_LOGGER)
+    handler, level = ConsoleHandler(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with use_progress(progress_bar):
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

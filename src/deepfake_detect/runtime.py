@@ -41,6 +41,35 @@ def best_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def devices_present() -> list[str]:
+    """The torch devices this machine has: `cpu`, then each CUDA GPU and Apple's `mps`."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def torch_device(name: str | torch.device | None) -> torch.device:
+    """The device a user named (`--device`), or the best one; a device this machine lacks, or a
+    name torch does not know (`gpu`), is one line naming the devices present."""
+    import torch
+
+    if name is None:
+        return best_device()
+    if isinstance(name, torch.device):
+        return name
+    present = devices_present()
+    if name not in present:
+        from .errors import UserError
+
+        raise UserError(f"--device {name}: no such device on this machine; devices present: {', '.join(present)}")
+    return torch.device(name)
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the packages whose behaviour a result depends on."""
     found = {"python": platform.python_version()}

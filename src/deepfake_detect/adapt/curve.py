@@ -10,6 +10,7 @@ interrupted curve resumes per k; the report draws the curve.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict
 from collections.abc import Callable, Sequence
@@ -18,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..console import warn
 from ..data import Dataset
 from ..data.images import file_image_id
 from ..runs import Ledger
 from ..runs.folder import write_results
 from .network import AdaptSettings, adapt_detector
+
+log = logging.getLogger(__name__)
 
 FEW_SHOT = "few_shot"
 DETECTORS_DIR = "detectors"
@@ -38,7 +40,7 @@ def few_shot_curve(
     reals: Sequence[Path] = (),
     settings: AdaptSettings = AdaptSettings(),
     bootstrap: int = 200,
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
 ) -> pd.DataFrame:
     """Adapt with k = 0, k1, k2, ... images and score each on `test`; the results table."""
     from ..detector import Detector

@@ -14,16 +14,19 @@ Features detectors (a frozen backbone + classifier) are not adapted here: retrai
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..console import warn
 from ..data.images import file_image_id, load_rgb
 from ..errors import BadImage, DetectorError, UserError
+from ..progress import progress_bar
 from ..runtime import versions
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -75,7 +78,7 @@ def adapt_detector(
     reals: Sequence[Path] = (),
     output: str | Path = "adapted",
     settings: AdaptSettings = AdaptSettings(),
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
     extra: dict | None = None,
 ) -> Adapted:
     """Fine-tune the detector at `detector_dir` on `fakes` (+ `reals`) and save it at `output`."""
@@ -147,7 +150,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
     for module in network.modules():  # frozen statistics: a few images cannot estimate them
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), progress_bar("adapt", total=settings.steps, unit="step") as advance:
         torch.manual_seed(settings.seed)  # dropout masks
         for _ in range(settings.steps):
             pick = torch.randint(len(images), (min(settings.batch_size, len(images)),), generator=generator)
@@ -159,6 +162,7 @@ def _fine_tune(network: torch.nn.Module, fake_logit: Callable, fakes: torch.Tens
             optimizer.zero_grad()
             (loss + settings.l2sp * penalty).backward()
             optimizer.step()
+            advance(1)
     network.eval()
 
 

@@ -10,19 +10,97 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from ..console import console
+from ..console import cli_output, console
 from ..errors import ExitStatus, Interrupted, UserError
 
-app = typer.Typer(
+
+def without_flag_placeholders(params: list) -> list:
+    """Flags take no value, so their help shows no `<bool>` type (typer prints one)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Every command: its help shows flags without a type."""
+
+    def get_params(self, ctx) -> list:
+        return without_flag_placeholders(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The top level: `-h`/`--help`, `--version`, without a type shown for either."""
+
+    def get_params(self, ctx) -> list:
+        return without_flag_placeholders(super().get_params(ctx))
+
+
+class App(typer.Typer):
+    """The Typer app whose commands all use `Command` (help without `<bool>`)."""
+
+    def command(self, *args, cls: type[TyperCommand] | None = None, **kwargs):
+        return super().command(*args, cls=cls or Command, **kwargs)
+
+
+app = App(
     help="Tell real photographs from generated images.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def version_text() -> str:
+    """This tool's version, the runtimes a verdict depends on, and the built-in detector."""
+    import json
+    from importlib import metadata
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"deepfake-detect {version('deepfake-detect')}",
+             f"torch {version('torch')}", f"onnxruntime {version('onnxruntime')}"]
+    from ..detector.builtin import BUILTIN_DETECTOR
+    from ..detector.manifest import MANIFEST_FILE
+
+    try:
+        manifest = json.loads((BUILTIN_DETECTOR / MANIFEST_FILE).read_text(encoding="utf-8"))
+        measured = ", ".join(f"{t['name']} {t['auc']:.3f}" for t in manifest.get("measured", {}).get("test_sets", []))
+        weights = next(iter(sorted(manifest["files"].items())))
+        lines.append(f"built-in detector: {manifest['backbone']['name']} ({manifest['kind']}), made "
+                     f"{manifest['created'][:10]}, {weights[0]} sha256 {weights[1][:12]}"
+                     + (f"; AUC on unseen generators: {measured}" if measured else ""))
+    except (OSError, ValueError, KeyError):
+        lines.append("built-in detector: none in this installation")
+    return "\n".join(lines)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())  # stdout, where scripts look for a version
+        raise typer.Exit(ExitStatus.OK)
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[bool, typer.Option("--version", is_eager=True, callback=show_version, expose_value=False,
+                                           help="Show the version, torch's, ONNX Runtime's and the built-in detector's, and exit")] = False,
+) -> None:
+    """Tell real photographs from generated images."""
+
 
 INTERRUPTED_MESSAGE = "interrupted: finished work is saved; run the same command again to resume"
 
@@ -32,7 +110,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from typer._click.exceptions import ClickException  # typer vendors its own click
 
     try:
-        outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
+        with cli_output():
+            outcome = app(args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="deepfake-detect")
     except (KeyboardInterrupt, typer.Abort):
         return interrupted(INTERRUPTED_MESSAGE)
     except Interrupted as exc:
@@ -40,6 +119,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except ClickException as exc:  # unknown option, missing argument, invalid value...
+        if not exc.format_message():  # no arguments at all: the help was the answer
+            return ExitStatus.USAGE
         context = getattr(exc, "ctx", None)
         hint = f" (see {context.command_path} --help)" if context is not None else ""
         print_error(exc.format_message() + hint)
@@ -79,6 +160,17 @@ def user_message(exc: BaseException) -> str | None:
             problems.append(f"{where}: {text}" if where else text)
         return f"invalid {exc.title}: " + "; ".join(problems)
     return None
+
+
+def start_line(message: str, inputs: Sequence[str | Path]) -> None:
+    """The first line of a long command (`console.starting`) on a terminal, where a person waits
+    for it; in a pipe or a log the command's own progress lines are the record, and an error
+    stays the one line on stderr. Never when one of its `inputs` is missing (it fails at once)."""
+    from ..console import starting
+    from ..data import NAMED_DATASETS
+
+    if console.is_terminal and all(str(source) in NAMED_DATASETS or Path(source).expanduser().exists() for source in inputs):
+        starting(message)
 
 
 def print_error(message: str) -> None:

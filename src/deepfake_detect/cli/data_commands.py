@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Column, Table
 
-from ..console import console, progress_bar, sized_progress, warn
+from ..console import console, progress_bar, warn
+from ..progress import sized_progress
 from ..errors import ExitStatus, UserError
-from .app import app
+from .app import app, start_line
 from .options import (
     DEFAULT_MAX_PIXELS,
     CacheOption,
@@ -189,7 +190,7 @@ def make_fakes_command(
     256 px image per autoencoder on a CPU core (see benchmarks/README.md).
     """
     from ..fakes import make_fakes
-    from ..generators import default_generators
+    from ..generators import default_generators, generator_info
 
     if not generator:
         raise UserError("give --generator NAME (repeatable) or --generator all; see `deepfake-detect generators`")
@@ -200,6 +201,9 @@ def make_fakes_command(
         raise UserError(f"--small must be skip or resize, not '{small}'")
     options = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
                    batch_size=batch_size, data_root=data_root, on_bad=warn)
+    for name in names:
+        generator_info(name)  # an unknown name is one line before anything loads
+    start_line(f"make-fakes: {reals} through {', '.join(names)} at {size} px -> {out} (loading the generators)", [reals])
     if engine is Engine.ray:
         from ..engines import make_fakes_with_ray
 

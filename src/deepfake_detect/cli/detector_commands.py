@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..console import console, progress_bar, warn
+from ..detector.train import TrainingPlan
 from ..errors import ExitStatus, UserError
 from .app import app
 from .options import (
@@ -38,8 +40,12 @@ from .options import (
     out_option,
     provenance_reader,
 )
+from .settings import merge_settings, with_default
 
 GRID_CHOSEN = ("backbone", "weights", "transform", "reduction", "classifier", "preprocess")
+TRAIN_PLACES = {"transform": "transform.name"}
+"""`train`'s flags that set a field inside a nested part of `TrainingPlan`."""
+plan_default = partial(with_default, TrainingPlan)
 
 
 @app.command()
@@ -47,16 +53,16 @@ def train(
     output: Annotated[Path, out_option("Detector folder to create")],
     dataset: Annotated[Optional[str], typer.Argument(help="Folder (real/ fake/ or 0_real/ 1_fake/), CSV manifest, or named set")] = None,
     from_grid: Annotated[Optional[Path], typer.Option("--from-grid", help="Train the best cell of this grid run (RUN_DIR with results.csv and config.yaml)")] = None,
-    backbone: Annotated[Optional[str], typer.Option(help="Registered backbone (default: efficientnet_lite0)")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="'pretrained', 'random', or a local weights file (default: pretrained)")] = None,
-    transform: Annotated[Optional[str], typer.Option(help="Training augmentation: none | blur | jitter | blur+jitter (default: none)")] = None,
-    reduction: Annotated[Optional[str], typer.Option(help="none | pca | autoencoder (default: none)")] = None,
-    classifier: Annotated[Optional[str], typer.Option(help="Registered classifier (default: linear_probe)")] = None,
-    preprocess: Annotated[Optional[Preprocess], typer.Option(help="resize | center_crop (default: resize)")] = None,
-    calibration: Annotated[str, typer.Option(help="Probability calibration on the validation split: sigmoid (Platt) | isotonic")] = "sigmoid",
-    target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", min=0.0, max=1.0, help="Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5")] = None,
-    validation_size: Annotated[Optional[float], typer.Option(help="Fraction held out for calibration and threshold (default: 0.2)")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Split seed (default: 0)")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help=plan_default("backbone", "Registered backbone"))] = None,
+    weights: Annotated[Optional[str], typer.Option(help=plan_default("weights", "'pretrained', 'random', or a local weights file"))] = None,
+    transform: Annotated[Optional[str], typer.Option(help=plan_default("transform.name", "Training augmentation: none | blur | jitter | blur+jitter"))] = None,
+    reduction: Annotated[Optional[str], typer.Option(help=plan_default("reduction", "none | pca | autoencoder"))] = None,
+    classifier: Annotated[Optional[str], typer.Option(help=plan_default("classifier", "Registered classifier"))] = None,
+    preprocess: Annotated[Optional[Preprocess], typer.Option(help=plan_default("preprocess", "resize | center_crop"))] = None,
+    calibration: Annotated[Optional[str], typer.Option(help=plan_default("calibration", "Probability calibration on the validation split: sigmoid (Platt) | isotonic"))] = None,
+    target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", min=0.0, max=1.0, help=plan_default("target_fpr", "Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5"))] = None,
+    validation_size: Annotated[Optional[float], typer.Option(help=plan_default("validation_size", "Fraction held out for calibration and threshold"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help=plan_default("seed", "Split seed"))] = None,
     cache: CacheOption = None,
     data_root: DataRootOption = None,
     max_per_class: MaxPerClassOption = None,
@@ -65,7 +71,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing detector folder")] = False,
 ) -> int:
     """Train a detector (features, classifier, calibration, threshold) and save it as a folder."""
-    from ..detector import TrainingPlan, plan_from_grid, train_detector
+    from ..detector import plan_from_grid, train_detector
 
     common = dict(calibration=calibration, target_fpr=target_fpr, validation_size=validation_size, seed=seed,
                   cache=str(cache) if cache else None)
@@ -80,15 +86,10 @@ def train(
     else:
         if dataset is None:
             raise UserError("give a DATASET to train on, or --from-grid RUN_DIR")
-        from ..transforms import TransformSpec
-
-        plan = TrainingPlan(
-            dataset=dataset, backbone=backbone or "efficientnet_lite0", weights=weights or "pretrained",
-            transform=TransformSpec(name=transform or "none"), preprocess=(preprocess or Preprocess.resize).value,
-            reduction=reduction or "none", classifier=classifier or "linear_probe",
-            data_root=str(data_root) if data_root else None, max_per_class=max_per_class,
-            **{k: v for k, v in common.items() if v is not None},
-        )
+        plan = TrainingPlan.model_validate(merge_settings(
+            {"dataset": dataset, "backbone": backbone, "weights": weights, "transform": transform, "reduction": reduction,
+             "classifier": classifier, "preprocess": preprocess, "data_root": data_root, "max_per_class": max_per_class,
+             **common}, places=TRAIN_PLACES))
     trained = train_detector(plan, output, batch_size, workers, progress=progress_bar, on_bad=warn, overwrite=overwrite)
     _print_training_summary(trained)
     return ExitStatus.PARTIAL if trained.unreadable else ExitStatus.OK
@@ -122,7 +123,7 @@ def _fmt(value) -> str:
 
 DetectorOption = Annotated[
     Optional[Path],
-    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector"),
+    typer.Option("--detector", "-d", help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)"),
 ]
 
 
@@ -168,11 +169,13 @@ def predict(
     output cannot be written.
     """
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..runtime import default_workers
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
     detector, paths = split_detector_argument(detector, paths)
+    detector = detector_folder(detector)
     reader = provenance_reader(trust_dir, allow_network, watermarks)
     loaded = Detector.load(detector, device, runtime=runtime.value, provenance=reader)
     inputs = collect_inputs(paths)
@@ -225,7 +228,7 @@ def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batc
 
 @app.command()
 def calibrate(
-    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind)")],
+    detector: Annotated[Path, typer.Argument(help="Detector folder (any kind), or 'builtin' for the built-in detector")],
     reals: Annotated[Path, typer.Option("--reals", help="Folder of real photographs the detector never saw")],
     output: Annotated[Path, out_option("The calibrated detector folder (the model files are copied unchanged)")],
     target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help="Largest share of these reals to call fake")] = 0.05,
@@ -237,7 +240,9 @@ def calibrate(
     """
     from ..data.walk import image_files
     from ..detector import calibrate_detector
+    from ..detector.builtin import detector_folder
 
+    detector = detector_folder(detector)
     paths = image_files(reals)
     if not paths:
         raise UserError(f"{reals}: no images found")
@@ -249,7 +254,7 @@ def calibrate(
 
 @app.command()
 def serve(
-    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`); default: the built-in detector")] = None,
+    detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
@@ -270,10 +275,11 @@ def serve(
     import uvicorn
 
     from ..detector import Detector
+    from ..detector.builtin import detector_folder
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector, device, runtime=runtime.value,
+    loaded = Detector.load(detector_folder(detector), device, runtime=runtime.value,
                            provenance=provenance_reader(trust_dir, allow_network, watermarks))
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "

@@ -10,7 +10,7 @@ import typer
 
 from ..console import console, warn
 from ..errors import ExitStatus, UserError
-from .app import app
+from .app import app, start_line
 from .options import DataRootOption, out_option
 
 
@@ -49,7 +49,7 @@ def _ks(text: str) -> list[int]:
 
 @app.command()
 def adapt(
-    detector: Annotated[Path, typer.Argument(help="Network detector folder (kind finetune or reference)")],
+    detector: Annotated[Path, typer.Argument(help="Network detector folder (kind finetune or reference), or 'builtin'")],
     fakes: Annotated[Path, typer.Option("--fakes", help="Folder of images of the new generator")],
     output: Annotated[Path, out_option("The adapted detector folder (with --curve: the run folder)")],
     reals: Annotated[Optional[Path], typer.Option("--reals", help="Folder of real photographs; then the threshold is recalibrated on them")] = None,
@@ -66,6 +66,9 @@ def adapt(
     """Update a network detector with a few images of a new generator (few-shot adaptation)."""
     from ..adapt import AdaptSettings, adapt_detector, few_shot_curve
     from ..data.walk import image_files
+    from ..detector.builtin import detector_folder
+
+    detector = detector_folder(detector)
 
     settings = AdaptSettings(steps=steps, lr=lr, l2sp=l2sp, seed=seed)
     fake_paths, real_paths = image_files(fakes), image_files(reals) if reals else []
@@ -73,6 +76,8 @@ def adapt(
         raise UserError(f"{fakes}: no images found")
     if (curve is None) != (test is None):
         raise UserError("--curve and --test go together: the counts to try and the set to measure on")
+    start_line(f"adapt: {detector} on {len(fake_paths)} fakes and {len(real_paths)} reals, {steps} steps -> {output} "
+             "(loading the detector)", [detector])
     if curve is not None:
         from ..data import load_dataset
         from ..report import write_report_safely

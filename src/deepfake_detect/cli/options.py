@@ -47,7 +47,7 @@ MaxPixelsOption = Annotated[int, typer.Option(min=1, help="Refuse larger images 
 WorkersOption = Annotated[
     Optional[int], typer.Option(min=0, help="Parallel decoding workers (default: min(4, cores); 0: in the main thread)")
 ]
-DeviceOption = Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda when available)")]
+DeviceOption = Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N | mps, one this machine has (default: cuda when available)")]
 WeightsOption = Annotated[str, typer.Option(help="'pretrained', 'random', or a local weights file")]
 
 

@@ -50,9 +50,14 @@ def collect_inputs(arguments: Sequence[str | Path]) -> Inputs:
     """The image paths named by files, folders and `.txt` lists, in the order given.
 
     A folder contributes its image-suffixed files; an explicitly named file is always kept,
-    so that a non-image or a missing file gets an error row rather than vanishing.
+    so that a non-image gets an error row rather than vanishing. A path given on the command
+    line that does not exist is a usage error (exit 2, before any work); one missing from a
+    `.txt` list gets an error row, since a long list should not stop at one stale line.
     """
     inputs = Inputs()
+    missing = [str(a) for a in arguments if not Path(a).expanduser().exists()]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no such file or folder")
     for argument in arguments:
         path = Path(argument).expanduser()
         if path.is_file() and path.suffix.lower() == LIST_SUFFIX:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..console import warn
 from ..errors import DatasetError
 from .images import file_image_id, image_id, is_image_path
 from .walk import walk_files
+
+log = logging.getLogger(__name__)
 
 REAL, FAKE = 0, 1
 REAL_DIR_NAMES = frozenset({"real", "0_real", "reals", "0-real"})
@@ -120,12 +122,12 @@ class Dataset:
         ]
         copies = sum(len(rows) - 1 for rows in rows_by_id.values()) - sum(len(r) - 1 for r in contradicted)
         if copies:
-            warn(f"dataset '{self.name}': {copies} file(s) repeat the content of another file of "
-                 "the same label; each picture is kept on one side of every split")
+            log.warning(f"dataset '{self.name}': {copies} file(s) repeat the content of another file of "
+                        "the same label; each picture is kept on one side of every split")
         if not contradicted:
             return self
-        warn(f"dataset '{self.name}': {len(contradicted)} picture(s) are labelled both real and "
-             f"fake and are left out: {_describe_clashes(self.records, contradicted)}")
+        log.warning(f"dataset '{self.name}': {len(contradicted)} picture(s) are labelled both real and "
+                    f"fake and are left out: {_describe_clashes(self.records, contradicted)}")
         dropped = {row for rows in contradicted for row in rows}
         return self._subset([row for row in range(len(self.records)) if row not in dropped])
 

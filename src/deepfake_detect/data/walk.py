@@ -9,13 +9,15 @@ order is sorted, so the same folder always yields the same list.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..console import warn
 from ..errors import UserError
 from .images import is_image_path
+
+log = logging.getLogger(__name__)
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -36,7 +38,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
         with os.scandir(folder) as listing:
             entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
     except OSError as exc:
-        warn(f"{folder}: cannot list folder ({exc.strerror or exc}); skipped")
+        log.warning(f"{folder}: cannot list folder ({exc.strerror or exc}); skipped")
         return
     for entry in entries:
         path = folder / entry.name

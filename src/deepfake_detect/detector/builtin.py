@@ -24,3 +24,18 @@ def builtin_detector() -> Path:
             f"{BUILTIN_DETECTOR}: this installation has no built-in detector; name one with --detector DIR"
         )
     return BUILTIN_DETECTOR
+
+
+BUILTIN_NAME = "builtin"
+"""What a user types for the built-in detector wherever a detector folder is asked for."""
+
+
+def detector_folder(argument: str | Path | None) -> Path | None:
+    """A detector argument as a folder: `builtin` is the built-in detector (unless `./builtin` is
+    itself a detector folder); None stays None (the caller's default)."""
+    if argument is None:
+        return None
+    path = Path(argument)
+    if str(argument) == BUILTIN_NAME and not (path / MANIFEST_FILE).is_file():
+        return builtin_detector()
+    return path

@@ -12,13 +12,13 @@ Only the threshold changes: AUC does not, accuracy and false-alarm rate do.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..console import warn
 from ..data import ImageRecord
 from ..errors import UserError
 from .detector import Detector
@@ -26,6 +26,8 @@ from .evaluation import score_records
 from .folder import read_detector_folder, write_detector_folder
 from .onnx_export import FOLDER_KEYS
 from .train import threshold_for_fpr
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def calibrate_detector(
     output: str | Path,
     target_fpr: float = 0.05,
     batch_size: int = 32,
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
 ) -> Calibrated:
     """Write `output`: the detector at `detector_dir` with its threshold set on `reals`."""
     if not 0 < target_fpr < 1:

@@ -18,7 +18,7 @@ from ..data.images import DEFAULT_MAX_PIXELS, to_rgb
 from ..errors import DetectorError, UserError
 from ..inference.choice import choose_runtime
 from ..provenance import Provenance, ProvenanceReader, decide
-from ..runtime import best_device, json_safe
+from ..runtime import json_safe, torch_device
 from .builtin import builtin_detector
 from .features_kind import DETECTOR_TRUSTED_TYPES
 from .folder import DetectorFolder, read_detector_folder
@@ -109,7 +109,7 @@ class Detector:
             if chosen == "onnx":
                 model = loaded.kind.load_onnx(loaded.manifest, loaded.section, loaded.files, threads)
             else:
-                model = loaded.kind.load(loaded.manifest, loaded.section, loaded.files, _torch_device(device))
+                model = loaded.kind.load(loaded.manifest, loaded.section, loaded.files, torch_device(device))
         except DetectorError as exc:  # the kind names the file; add the folder
             raise type(exc)(f"{loaded.path}: {exc}") from None
         reader = ProvenanceReader() if provenance is True else (provenance or None)
@@ -293,12 +293,6 @@ class Detector:
     def describe(self) -> str:
         """One line for logs and the serve banner."""
         return f"{self.folder.name}: {self._description}, threshold {self.threshold:.3f}"
-
-
-def _torch_device(device: str | torch.device | None) -> torch.device:
-    import torch
-
-    return torch.device(device) if device is not None else best_device()
 
 
 def _reexport_hint(loaded: DetectorFolder) -> str:

@@ -12,6 +12,7 @@ detector is not scored twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -21,13 +22,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..console import progress_bar, warn
+from ..progress import progress_bar
 from ..data import Dataset, ImageRecord
 from ..evaluate.metrics import compute_metrics
 from ..evaluate.splits import split_by_id
 from ..runs import Ledger, cell_id
 from ..transforms.degrade import Degradation
 from .detector import Detector
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..config import GridConfig
@@ -72,7 +75,7 @@ def score_records(
     batch_size: int = 32,
     workers: int = 0,
     description: str | None = None,
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
 ) -> Scored:
     """Score `records` through `Detector.predict_paths`; unusable images are named and left out."""
     started = time.perf_counter()
@@ -140,7 +143,7 @@ def evaluate_detector_cells(
     bootstrap: int = 1000,
     batch_size: int = 32,
     workers: int = 0,
-    on_bad: Callable[[str], None] = warn,
+    on_bad: Callable[[str], None] = log.warning,
     label: str | None = None,
 ) -> list[str]:
     """Score every cell not yet in `ledger` and record it there; the cell ids, in order."""

@@ -1,6 +1,9 @@
 """Detector kind "features": a frozen backbone, then a calibrated reduction + classifier.
 
-Written by `train_detector`. The scikit-learn part is a skops file, loaded only after every
+Written by `train_detector`. scikit-learn (and SciPy under it) is imported only when a features
+manifest is validated or its model loaded, never by a network detector: importing this module
+costs nothing, so loading the built-in network does not pay ~2 s for a library it never calls.
+The scikit-learn part is a skops file, loaded only after every
 type in it is found on an explicit trusted list; a backbone with learned weights ships them
 as safetensors, so the detector works offline and cannot drift if upstream weights change.
 """
@@ -16,9 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ..backbones import backbone_info
-from ..classify import TRUSTED_TYPES, fake_scores, list_classifiers
 from ..errors import DetectorError, UnknownNameError, UntrustedModelError
-from ..reduce import list_reducers
 from ..inference.session import OnnxNetwork
 from ..transforms.preprocess import embed_crops
 from .manifest import ONNX_FILE
@@ -51,15 +52,27 @@ def _known(kind: str, names: Callable[[], list[str]]) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _reductions() -> list[str]:
+    from ..reduce import list_reducers  # scikit-learn: only for a features detector
+
+    return list_reducers()
+
+
+def _classifiers() -> list[str]:
+    from ..classify import list_classifiers  # scikit-learn: only for a features detector
+
+    return list_classifiers()
+
+
 class ReductionStep(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: Annotated[str, _known("reduction", list_reducers)]
+    name: Annotated[str, _known("reduction", _reductions)]
     params: dict[str, Any] = {}
 
 
 class ClassifierStep(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: Annotated[str, _known("classifier", list_classifiers)]
+    name: Annotated[str, _known("classifier", _classifiers)]
     params: dict[str, Any] = {}
 
 
@@ -82,6 +95,8 @@ class FeaturesSection(BaseModel):
 
 
 def _all_trusted_types() -> list[str]:
+    from ..classify import TRUSTED_TYPES
+
     return sorted(set(TRUSTED_TYPES) | set(DETECTOR_TRUSTED_TYPES))
 
 
@@ -164,6 +179,7 @@ class FeatureModel:
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
 
+        from ..classify import fake_scores
         from ..features.extract import embed
 
         features = embed(self.backbone, tensors, self.device)
@@ -181,6 +197,8 @@ class OnnxFeatureModel:
 
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
         import numpy as np
+
+        from ..classify import fake_scores
 
         return fake_scores(self.estimator, embed_crops(self.network, arrays)).astype(np.float64)
 

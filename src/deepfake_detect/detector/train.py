@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DetectorError, UserError
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
@@ -27,44 +28,37 @@ from .folder import read_detector_folder, write_detector_folder
 from .onnx_export import with_onnx
 
 Calibration = Literal["sigmoid", "isotonic"]
-CALIBRATIONS: tuple[str, ...] = ("sigmoid", "isotonic")
+CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 GRID_RESULTS_FILE = RESULTS_CSV
 GRID_CONFIG_FILE = CONFIG_FILE
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
 
-@dataclass
-class TrainingPlan:
-    """Everything that decides what detector comes out; recorded in its manifest."""
+class TrainingPlan(BaseModel):
+    """Everything that decides what detector comes out; recorded in its manifest. The defaults
+    here are the only ones: `train`'s flags default to "not given" and show these in --help."""
+
+    model_config = ConfigDict(extra="forbid")
 
     dataset: str | list[str]
     backbone: str = "efficientnet_lite0"
     weights: str = "pretrained"
-    transform: TransformSpec = field(default_factory=TransformSpec)
+    transform: TransformSpec = TransformSpec()
     preprocess: str = "resize"
     reduction: str = "none"
-    reduction_params: dict[str, Any] = field(default_factory=dict)
+    reduction_params: dict[str, Any] = {}
     classifier: str = "linear_probe"
-    classifier_params: dict[str, Any] = field(default_factory=dict)
+    classifier_params: dict[str, Any] = {}
     calibration: Calibration = "sigmoid"
-    target_fpr: float | None = None
-    validation_size: float = 0.2
+    target_fpr: float | None = Field(None, gt=0, lt=1, description="threshold flagging at most this share of reals")
+    validation_size: float = Field(0.2, gt=0, lt=1, description="held out for calibration and threshold")
     seed: int = 0
     dataset_name: str | None = None
     data_root: str | None = None
-    max_per_class: int | None = None
+    max_per_class: int | None = Field(None, ge=1)
     cache: str | None = None
     origin: dict[str, Any] | None = None
     """Where the choice came from (a grid run), for the manifest."""
-
-    def check(self) -> TrainingPlan:
-        if self.calibration not in CALIBRATIONS:
-            raise DetectorError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not '{self.calibration}'")
-        if self.target_fpr is not None and not 0 < self.target_fpr < 1:
-            raise DetectorError(f"target false-positive rate must be between 0 and 1, not {self.target_fpr}")
-        if not 0 < self.validation_size < 1:
-            raise DetectorError(f"validation size must be between 0 and 1, not {self.validation_size}")
-        return self
 
 
 @dataclass
@@ -170,7 +164,6 @@ def train_detector(
     from ..evaluate.splits import split_by_id
     from ..features import FeatureCache
 
-    plan.check()
     output = Path(output)
     _check_output(output, overwrite)
     progress = progress or _null_progress
@@ -397,8 +390,6 @@ def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
         cache=config.cache,
         origin={"grid_run": str(run_dir.resolve()), "method": method, "mean_auc": mean_auc, "seeds": n_seeds},
     )
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(plan, key, value)
-    return plan
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return TrainingPlan.model_validate({**plan.model_dump(), **given}) if given else plan
 

@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..console import progress_bar, warn
+from ..progress import progress_bar
 from ..errors import UserError
 from ..runtime import cpu_cores
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .shards import JobListing
@@ -141,7 +143,7 @@ def run_listing(
             for row in dataset.iter_rows():
                 for message in row["bad"]:
                     bad.append(message)
-                    (on_bad or warn)(message)
+                    (on_bad or log.warning)(message)
                 advance(row["done"] + len(row["bad"]))
                 if on_batch:
                     on_batch(row)

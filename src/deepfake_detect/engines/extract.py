@@ -12,6 +12,7 @@ exactly as if extracted locally (equal to float rounding of batched convolutions
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..console import warn
 from ..data.images import DEFAULT_MAX_PIXELS
 from ..errors import WeightsError
 from ..features.cache import FeatureCache, FeatureSpace
@@ -33,6 +33,8 @@ from ..transforms.preprocess import PreprocessPolicy
 from . import shards
 from .cluster import batch_result, plan_actors, ray_session, run_listing
 from .facts import FACT_COLUMNS, file_facts
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -137,7 +139,7 @@ def _warn_resumed(bad: list[tuple[str, str]], warned: set[str], on_bad: Callable
     local engine names a bad file on every run."""
     for _, message in bad:
         if message not in warned:
-            (on_bad or warn)(message)
+            (on_bad or log.warning)(message)
 
 
 def ingest_shards(

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 
 def split_by_id(
@@ -27,6 +27,11 @@ def split_by_id(
 
     Without groups (None, or all None) the split is exactly the id-only split, so splits and
     the caches built on them do not change.
+
+    Unstratified, whole units are drawn by scikit-learn's `GroupShuffleSplit`. Stratified, they
+    are drawn by `train_test_split(stratify=...)` over the units, which is a stratified group
+    shuffle split: scikit-learn's group splitters either do not stratify (`GroupShuffleSplit`)
+    or split only in 1/k fractions (`StratifiedGroupKFold`: a test size of 0.3 becomes 1/3).
     """
     labels = np.asarray(labels)
     if groups is None or all(g is None for g in groups):
@@ -35,10 +40,15 @@ def split_by_id(
     else:
         unit = _linked_units(ids, groups)
         strata = _usable_strata(_unit_strata(labels, unit), test_size)
-    _, test_units = train_test_split(
-        np.arange(unit.max() + 1), test_size=test_size, random_state=seed, stratify=strata
-    )
-    is_test = np.isin(unit, test_units)
+    if strata is None:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+        _, test_rows = next(splitter.split(labels, groups=unit))
+        is_test = np.isin(np.arange(len(unit)), test_rows)
+    else:
+        _, test_units = train_test_split(
+            np.arange(unit.max() + 1), test_size=test_size, random_state=seed, stratify=strata
+        )
+        is_test = np.isin(unit, test_units)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 

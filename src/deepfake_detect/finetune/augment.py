@@ -52,57 +52,17 @@ under "resize" only the padded copy (so at most 1.25x, and nothing without `crop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torchvision.transforms.v2 as T
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..transforms.degrade import gaussian_blur, jpeg_reencode
+from ..transforms.degrade import jpeg_reencode
 from ..transforms.preprocess import PreprocessPolicy, build_preprocess, center_crop
-
-
-class AugmentSpec(BaseModel):
-    """Which augmentations are on; `enabled=False` turns them all off at once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-    crop: bool = True
-    flip: bool = True
-    blur_prob: float = Field(0.1, ge=0, le=1)
-    blur_sigma: tuple[float, float] = (0.0, 3.0)
-    jpeg_prob: float = Field(0.1, ge=0, le=1)
-    jpeg_quality: tuple[int, int] = (30, 100)
-    downscale_prob: float = Field(0.0, ge=0, le=1)
-    downscale_factor: tuple[float, float] = (1.1, 2.0)
-    align_jpeg_prob: float = Field(0.0, ge=0, le=1)
-    align_jpeg_quality: tuple[int, int] = (70, 100)
-    blend_prob: float = Field(0.0, ge=0, le=1)
-    blend_max: float = Field(0.5, ge=0, le=1)
-    rescale_prob: float = Field(0.0, ge=0, le=1)
-    rescale_factor: tuple[float, float] = (0.75, 1.5)
-    rotate_prob: float = Field(0.0, ge=0, le=1)
-    rotate_degrees: float = Field(15.0, ge=0, le=180)
-    color_jitter_prob: float = Field(0.0, ge=0, le=1)
-    mask_prob: float = Field(0.0, ge=0, le=1)
-    mask_max: float = Field(0.25, ge=0, le=1)
-    grayscale_prob: float = Field(0.0, ge=0, le=1)
-
-    @property
-    def aligns(self) -> bool:
-        """Whether any dual-alignment step is on (they need a (real, fake) call)."""
-        return any((self.align_jpeg_prob, self.blend_prob, self.rescale_prob, self.rotate_prob,
-                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob))
-
-    @field_validator("downscale_factor")
-    @classmethod
-    def _shrinks(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not 1 <= value[0] <= value[1]:
-            raise ValueError(f"needs 1 <= low <= high (a region larger than the crop), not {list(value)}")
-        return value
+from .config import AugmentSpec
 
 
 Images = Image.Image | tuple[Image.Image, ...]
@@ -117,35 +77,32 @@ def _as_tuple(images: Images) -> tuple[Image.Image, ...]:
     return (images,) if isinstance(images, Image.Image) else images
 
 
-class BlurJpeg:
-    """CNNDetection's `data_augment`: blur, then JPEG, each with its own probability; one draw
-    for all the images of a call."""
+def blur_jpeg(spec: AugmentSpec) -> list[Callable]:
+    """CNNDetection's `data_augment` from torchvision v2: blur, then JPEG, each with its own
+    probability. v2 draws once per call, so both images of an aligned pair get the same sigma
+    and quality. torchvision's blur needs sigma > 0, so U[0, 3] becomes U[0.01, 3] (0.01 px
+    changes no pixel), over a kernel reaching 3 sigma."""
+    steps: list[Callable] = []
+    if spec.blur_prob:
+        low, high = spec.blur_sigma
+        kernel = 2 * math.ceil(3 * high) + 1
+        steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(max(low, MIN_SIGMA), max(high, MIN_SIGMA)))],
+                                   p=spec.blur_prob))
+    if spec.jpeg_prob:
+        steps.append(T.RandomApply([T.JPEG(quality=spec.jpeg_quality)], p=spec.jpeg_prob))
+    return steps
 
-    def __init__(self, spec: AugmentSpec):
-        self.spec = spec
 
-    def __call__(self, *images: Image.Image) -> Images:
-        spec = self.spec
-        sigma = quality = None
-        if spec.blur_prob and torch.rand(()) < spec.blur_prob:
-            low, high = spec.blur_sigma
-            sigma = low + float(torch.rand(())) * (high - low)
-        if spec.jpeg_prob and torch.rand(()) < spec.jpeg_prob:
-            low, high = spec.jpeg_quality
-            quality = int(torch.randint(low, high + 1, ()))
-        out = []
-        for img in images:
-            if sigma is not None:
-                img = gaussian_blur(img, sigma)
-            if quality is not None:
-                img = jpeg_reencode(img, quality)
-            out.append(img)
-        return _as_called(out)
+MIN_SIGMA = 0.01
 
 
 class CropDownscale:
     """The crop of the input size (random, or the centre without `crop`), or with
-    `downscale_prob` a larger region resized down to it; one position for all the images of a call."""
+    `downscale_prob` a larger region resized down to it; one position for all the images of a call.
+
+    Hand-written around v2's crops because v2 has no such step: `RandomResizedCrop` sizes its
+    region as a share of the *image's* area (and varies its aspect), while this region is a
+    multiple (1.1-2x) of the *input* size, square, bounded by what the image holds."""
 
     def __init__(self, policy: PreprocessPolicy, size: int, spec: AugmentSpec):
         self.policy, self.size, self.spec = policy, size, spec
@@ -286,8 +243,7 @@ def build_train_transform(
     steps: list[Callable] = [DualAlign(augment)] if augment.aligns else []
     if policy == "resize":
         steps.append(T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True))
-    if augment.blur_prob or augment.jpeg_prob:
-        steps.append(BlurJpeg(augment))
+    steps += blur_jpeg(augment)
     steps.append(CropDownscale(policy, size, augment))
     if augment.flip:
         steps.append(T.RandomHorizontalFlip())

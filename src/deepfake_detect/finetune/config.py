@@ -1,4 +1,8 @@
-"""`FinetuneConfig`: everything a fine-tuning run does, validated before any work starts."""
+"""`FinetuneConfig`: everything a fine-tuning run does, validated before any work starts.
+
+The settings only (`AugmentSpec` too; `augment.py` builds the transforms from it): importing
+this module does not import torch, so the command line reads these defaults for its --help.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,50 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..backbones import list_finetunable
-from .augment import AugmentSpec
 
-RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap"})
+
+class AugmentSpec(BaseModel):
+    """Which augmentations are on; `enabled=False` turns them all off at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    crop: bool = True
+    flip: bool = True
+    blur_prob: float = Field(0.1, ge=0, le=1)
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
+    jpeg_prob: float = Field(0.1, ge=0, le=1)
+    jpeg_quality: tuple[int, int] = (30, 100)
+    downscale_prob: float = Field(0.0, ge=0, le=1)
+    downscale_factor: tuple[float, float] = (1.1, 2.0)
+    align_jpeg_prob: float = Field(0.0, ge=0, le=1)
+    align_jpeg_quality: tuple[int, int] = (70, 100)
+    blend_prob: float = Field(0.0, ge=0, le=1)
+    blend_max: float = Field(0.5, ge=0, le=1)
+    rescale_prob: float = Field(0.0, ge=0, le=1)
+    rescale_factor: tuple[float, float] = (0.75, 1.5)
+    rotate_prob: float = Field(0.0, ge=0, le=1)
+    rotate_degrees: float = Field(15.0, ge=0, le=180)
+    color_jitter_prob: float = Field(0.0, ge=0, le=1)
+    mask_prob: float = Field(0.0, ge=0, le=1)
+    mask_max: float = Field(0.25, ge=0, le=1)
+    grayscale_prob: float = Field(0.0, ge=0, le=1)
+
+    @property
+    def aligns(self) -> bool:
+        """Whether any dual-alignment step is on (they need a (real, fake) call)."""
+        return any((self.align_jpeg_prob, self.blend_prob, self.rescale_prob, self.rotate_prob,
+                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob))
+
+    @field_validator("downscale_factor")
+    @classmethod
+    def _shrinks(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"needs 1 <= low <= high (a region larger than the crop), not {list(value)}")
+        return value
+
+
+RESUME_FREE_KEYS = frozenset({"out", "test", "robustness", "workers", "data_root", "bootstrap", "target_fpr"})
 """Options that may change on --resume: they do not touch training."""
 
 
@@ -44,6 +89,8 @@ class FinetuneConfig(BaseModel):
     data_root: str | None = None
     max_pixels: int = Field(50_000_000, ge=1)
     bootstrap: int = Field(1000, ge=0)
+    target_fpr: float = Field(0.05, gt=0, lt=1, description="the exported detector's threshold lets at most this "
+                              "share of the validation reals score above it (as `train --target-fpr`)")
 
     @field_validator("arch")
     @classmethod

@@ -5,6 +5,7 @@ The network ends holding the *last* epoch; the best epoch's weights are in best.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones.finetuned import fake_probability
-from ..console import console, progress_bar, warn
+from ..progress import progress_bar
 from ..data.loader import ImageTensors, image_loader
 from ..evaluate.metrics import compute_metrics
 from ..runtime import best_device
@@ -42,6 +43,8 @@ from .state import (
     save_checkpoint,
     save_weights,
 )
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_WEIGHTS_FILE = "best.safetensors"
@@ -89,6 +92,14 @@ class Validation:
 def validate(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, workers: int,
              report_bad: BadFileReporter) -> Validation:
     """Mean cross-entropy, AUC and accuracy on the validation images (to choose the best epoch)."""
+    y_true, y_score, loss_sum = validation_scores(trainer, images, config, workers, report_bad)
+    metrics = compute_metrics(y_true, y_score, n_bootstrap=0)
+    return Validation(loss_sum / max(len(y_true), 1), metrics["auc"], metrics["accuracy"])
+
+
+def validation_scores(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, workers: int,
+                      report_bad: BadFileReporter) -> tuple[np.ndarray, np.ndarray, float]:
+    """(labels, P(fake), summed cross-entropy) of the network on the validation images."""
     trainer.network.eval()
     labels, scores, loss_sum = [], [], 0.0
     with torch.inference_mode():
@@ -102,8 +113,19 @@ def validate(trainer: Trainer, images: ImageTensors, config: FinetuneConfig, wor
             labels.append(batch.labels.numpy())
     y_true = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
     y_score = np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
-    metrics = compute_metrics(y_true, y_score, n_bootstrap=0)
-    return Validation(loss_sum / max(len(y_true), 1), metrics["auc"], metrics["accuracy"])
+    return y_true, y_score, loss_sum
+
+
+def validation_threshold(trainer: Trainer, splits: Splits, config: FinetuneConfig) -> dict:
+    """The threshold rule of the network as it is now (the best epoch's weights): at most
+    `config.target_fpr` of the validation reals above it, as `train --target-fpr` sets it.
+    A softmax's own 0.5 can sit anywhere on a ranking: AUC 0.95 with accuracy 0.50."""
+    from ..detector.train import threshold_rule
+
+    images = evaluation_images(splits.val, config, preprocessing(config, trainer.network.info))
+    y_true, y_score, _ = validation_scores(trainer, images, config, config.decoding_workers(), BadFileReporter(warn))
+    rule = threshold_rule(y_score, y_true, config.target_fpr)
+    return {**rule, "threshold": float(min(max(rule["threshold"], 0.0), 1.0)), "calibration_split": "validation"}
 
 
 def epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
@@ -130,12 +152,12 @@ def train(
     trainer = make_trainer(config, device, weights="random" if resuming else None)
     state = restore_checkpoint(checkpoint, trainer, config) if resuming else TrainingState()
     if resuming:
-        console.print(f"resuming {run_dir} after epoch {state.epoch}")
+        log.info(f"resuming {run_dir} after epoch {state.epoch}")
     prep = preprocessing(config, trainer.network.info)
     train_images = training_images(splits.train, config, prep)
     val_images = evaluation_images(splits.val, config, prep)
     workers = config.decoding_workers()
-    report_bad = BadFileReporter(warn)
+    report_bad = BadFileReporter(log.warning)
     curves = CurvePlotter(run_dir)
     while state.epoch < config.epochs and not state.stopped_early:
         epoch, started = state.epoch + 1, time.perf_counter()
@@ -150,9 +172,9 @@ def train(
         save_checkpoint(checkpoint, trainer, state, config)
         write_history(state.history, run_dir)
         curves.update(state.history)
-        console.print(epoch_line(row, config.epochs, improved), highlight=False, soft_wrap=True)
+        log.info(epoch_line(row, config.epochs, improved))
         if state.stopped_early:
-            console.print(f"early stopping: no improvement for {config.early_stopping} epochs")
+            log.info(f"early stopping: no improvement for {config.early_stopping} epochs")
         if on_epoch_end:
             on_epoch_end(row)
     curves.update(state.history, final=True)

@@ -7,12 +7,12 @@ where it stopped; results.csv has the grid's columns, so the report shows both a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from ..console import warn
 from ..data import Dataset, ImageRecord
 from ..detector.detector import Detector
 from ..detector.evaluation import DetectorCell, TrainingFacts, evaluate_detector_cells
@@ -22,6 +22,8 @@ from .config import FinetuneConfig
 from .data import BadFileReporter
 from .splits import Splits
 from .state import TrainingState
+
+log = logging.getLogger(__name__)
 
 
 def plan_cells(
@@ -51,7 +53,7 @@ def evaluate_run(config: FinetuneConfig, detector_dir: Path, splits: Splits, cro
     facts = TrainingFacts(splits.dataset.name, config.seed, len(splits.train), state.fit_seconds())
     ledger = Ledger(run_dir)
     ids = evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size,
-                                  config.decoding_workers(), on_bad=BadFileReporter(warn).one)
+                                  config.decoding_workers(), on_bad=BadFileReporter(log.warning).one)
     results = ledger.table(ids)
     write_results(run_dir, results)
     return results

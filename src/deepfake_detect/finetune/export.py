@@ -20,12 +20,13 @@ from .splits import Splits
 from .state import TrainingState
 
 DETECTOR_DIR = "detector"
-THRESHOLD = 0.5
-"""Uncalibrated: the softmax's own decision. (A target false-positive rate is a `train` option.)"""
 
 
-def export_detector(config: FinetuneConfig, network: FinetuneNetwork, splits: Splits, state: TrainingState) -> Path:
-    """Write RUN_DIR/detector (replacing an earlier export of the same run) and return its path."""
+def export_detector(config: FinetuneConfig, network: FinetuneNetwork, splits: Splits, state: TrainingState,
+                    threshold_rule: dict) -> Path:
+    """Write RUN_DIR/detector (replacing an earlier export of the same run) and return its path.
+
+    `threshold_rule` was set on the validation reals (`epochs.validation_threshold`)."""
     info = network.info
     prep = preprocessing(config, info)
     best = state.best_row()
@@ -35,8 +36,8 @@ def export_detector(config: FinetuneConfig, network: FinetuneNetwork, splits: Sp
         "backbone": {"name": config.arch, "weights_id": f"finetuned-from:{_weights_source(config.weights)}",
                      "embed_dim": info.embed_dim},
         "preprocess": {"policy": prep.policy, "size": prep.size, "mean": list(prep.mean), "std": list(prep.std)},
-        "threshold": THRESHOLD,
-        "threshold_rule": {"rule": "default", "threshold": THRESHOLD},
+        "threshold": threshold_rule["threshold"],
+        "threshold_rule": threshold_rule,
         "calibration": None,
         "output": "softmax(logits)[:, 1] is the probability that the image is generated (label 1)",
         "validation": {

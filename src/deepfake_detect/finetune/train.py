@@ -10,6 +10,7 @@ results as an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +19,18 @@ import torch
 import yaml
 
 from ..backbones.finetuned import build_finetune_network
-from ..console import console
 from ..data import load_dataset
 from ..errors import FinetuneError
 from ..runs.folder import write_config_text, write_run_info
 from ..runtime import versions
 from .config import FinetuneConfig
-from .epochs import BEST_WEIGHTS_FILE, CHECKPOINT_FILE, EpochCallback, train
+from .epochs import BEST_WEIGHTS_FILE, CHECKPOINT_FILE, EpochCallback, train, validation_threshold
 from .evaluate import evaluate_run
 from .export import export_detector
 from .splits import Splits, load_training_data, split_dataset
 from .state import TrainingState, load_weights
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FinetuneConfig", "FinetuneError", "FinetuneResult", "run_finetune"]
 
@@ -66,7 +68,8 @@ def run_finetune(
     announce(splits)
     trainer, state = train(config, splits, resume, on_epoch_end)
     load_weights(trainer.network, run_dir / BEST_WEIGHTS_FILE)
-    detector_dir = export_detector(config, trainer.network, splits, state)
+    rule = validation_threshold(trainer, splits, config)
+    detector_dir = export_detector(config, trainer.network, splits, state, rule)
     results = evaluate_run(config, detector_dir, splits, cross_sets, state)
     write_run_info(run_dir, run_info(config, state, trainer.device))
     return FinetuneResult(run_dir, results, state, detector_dir)
@@ -75,7 +78,7 @@ def run_finetune(
 def announce(splits: Splits) -> None:
     counts = splits.counts()
     text = ", ".join(f"{part} {c['real']} real + {c['fake']} fake" for part, c in counts.items())
-    console.print(f"{splits.dataset.name}: {text}", highlight=False, soft_wrap=True)
+    log.info(f"{splits.dataset.name}: {text}")
 
 
 def run_info(config: FinetuneConfig, state: TrainingState, device: torch.device) -> dict:

@@ -4,12 +4,12 @@ same test images after JPEG re-encoding, blur and downscaling (UniversalFakeDete
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ..console import warn
 from ..data import Dataset
 from ..evaluate.protocols import FeatureTable, TestSet, within_tasks
 from ..features import FeatureCache, load_features
@@ -20,6 +20,8 @@ from ..runs import Ledger
 from ..transforms import TransformSpec
 from .plan import Method, Planner
 from .workers import Unit
+
+log = logging.getLogger(__name__)
 
 
 class GridSteps(Protocol):
@@ -54,7 +56,7 @@ def run_robustness(grid: GridSteps, datasets: dict[str, Dataset], cache: Feature
     options, within = config.protocols.robustness, config.protocols.within
     chosen = best_methods(grid.ledger.table(grid.planner.planned), options.top)
     if not chosen:
-        warn("robustness needs the within protocol's results to pick methods; skipped")
+        log.warning("robustness needs the within protocol's results to pick methods; skipped")
         return
     names = options.datasets or list(datasets)
     seed = within.seeds[0]

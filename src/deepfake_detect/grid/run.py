@@ -3,14 +3,15 @@ cells in worker processes, then write the results table, run.json and the report
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..config import GridConfig, config_yaml, transform_label
-from ..console import console, progress_bar, warn
+from ..config import GridConfig, config_yaml, resolve_paths, transform_label
+from ..progress import progress_bar
 from ..data import Dataset, load_dataset
 from ..evaluate.protocols import FeatureTable
 from ..evaluate.shortcuts import shortcut_warnings
@@ -23,6 +24,8 @@ from .info import run_info
 from .plan import Planner, protocol_tasks, protocol_warnings
 from .robustness import run_robustness
 from .workers import Unit, WorkerPool, by_classifier, classify_cells, reduce_unit
+
+log = logging.getLogger(__name__)
 
 
 class Grid:
@@ -73,7 +76,7 @@ class Grid:
             with progress_bar(f"{backbone_name} [{transform_label(transform)}]{degraded} {name}", total=todo) as advance:
                 report = extract_features(
                     dataset, backbone, cache, transform, self.config.preprocess, self.config.batch_size,
-                    progress=advance, on_bad=warn, degradation=degradation,
+                    progress=advance, on_bad=log.warning, degradation=degradation,
                 )
             self.bad_files.update(report.bad)
         return space
@@ -110,14 +113,17 @@ class Grid:
     def run(self) -> pd.DataFrame:
         config = self.config
         started = time.perf_counter()
-        write_config_text(self.run_dir, config_yaml(config))
+        # Paths still relative here are relative to the working directory (a config file's are
+        # already resolved): the run's copy holds them absolute, so `train --from-grid RUN_DIR`
+        # reads the same data from anywhere.
+        write_config_text(self.run_dir, config_yaml(resolve_paths(config, Path.cwd())))
         datasets = self.load_datasets()
         for text in protocol_warnings(config):
-            warn(text)
+            log.warning(text)
         for dataset in datasets.values():
             for text in shortcut_warnings(dataset):
                 self.warnings.append(text)
-                warn(text)
+                log.warning(text)
         with self._pool, FeatureCache(config.cache) as cache:
             for backbone_name in config.feature_sources():
                 for transform in config.transforms:
@@ -146,7 +152,7 @@ class Grid:
     def write(self, results: pd.DataFrame, seconds: float) -> None:
         write_results(self.run_dir, results)
         write_run_info(self.run_dir, run_info(self.config, seconds, self.bad_files, self.warnings))
-        console.print(f"{len(results)} cells in {seconds:.0f}s -> {self.run_dir / RESULTS_CSV}")
+        log.info(f"{len(results)} cells in {seconds:.0f}s -> {self.run_dir / RESULTS_CSV}")
 
 
 def run_grid(config: GridConfig, run_dir: Path, jobs: int | None = None) -> pd.DataFrame:

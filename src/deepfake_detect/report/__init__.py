@@ -7,6 +7,7 @@ RUN_DIR/figures/*.png. `best_rows(results)` gives the same top table for the ter
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..runs.folder import REPORT_HTML, REPORT_MARKDOWN
@@ -15,6 +16,8 @@ from .content import build_report
 from .html import render_html
 from .markdown import render_markdown
 from .tables import best_rows, load_results
+
+log = logging.getLogger(__name__)
 
 __all__ = ["write_report", "write_report_safely", "best_rows", "load_results"]
 
@@ -35,10 +38,8 @@ def write_report(run_dir: Path, metric: str = "auc") -> tuple[Path, Path]:
 def write_report_safely(run_dir: Path, metric: str = "auc") -> Path | None:
     """The report after a run: its results are already on disk, so a report failure is a
     warning that says where they are, never an error that hides them."""
-    from ..console import warn
-
     try:
         return write_report(run_dir, metric)[0]
     except Exception as exc:  # noqa: BLE001  (plotting and templating fail in many ways)
-        warn(f"report not written ({type(exc).__name__}: {exc}); results are in {Path(run_dir) / 'results.csv'}")
+        log.warning(f"report not written ({type(exc).__name__}: {exc}); results are in {Path(run_dir) / 'results.csv'}")
         return None

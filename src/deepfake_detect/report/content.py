@@ -58,6 +58,7 @@ class Report:
     summary: dict[str, str]
     findings: list[tuple[str, str]]
     sections: list[Section]
+    notice: str | None = None  # a caveat shown first (the demo's "toy data")
 
 
 def build_report(run_dir: Path, metric: str = "auc") -> Report:
@@ -91,7 +92,21 @@ def build_report(run_dir: Path, metric: str = "auc") -> Report:
         summary=summary,
         findings=key_findings(table, ranking, metric),
         sections=[section for section in sections if section is not None],
+        notice=run_notice(run_dir),
     )
+
+
+def run_notice(run_dir: Path) -> str | None:
+    """The `notice` of the run's config.yaml (e.g. the demo's "toy data"), if it has one."""
+    import yaml
+
+    path = run_dir / CONFIG_FILE
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # the configuration section shows the file as it is
+    notice = config.get("notice") if isinstance(config, dict) else None
+    return str(notice) if notice else None
 
 
 def remove_own_figures(figures_dir: Path) -> None:

@@ -16,6 +16,8 @@ from .content import Report, Section
 def render_markdown(report: Report) -> str:
     """The summary as Markdown text."""
     lines = [f"# {text(report.title)}", "", f"Generated {report.generated} · ranked by {text(metric_label(report.metric))}", ""]
+    if report.notice:
+        lines += [f"> **{text(report.notice)}**", ""]
     if report.findings:
         lines += [f"- **{text(lead)}:** {text(value)}" for lead, value in report.findings] + [""]
     lines += ["## Run summary", ""] + [f"- {text(label)}: {text(value)}" for label, value in report.summary.items()]

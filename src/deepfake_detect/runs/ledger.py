@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..console import warn
 from ..runtime import atomic_write_bytes, json_safe
 from .folder import LEDGER_FILE, SCORES_DIR, results_frame, scores_path
 from .schema import make_row
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +54,7 @@ class Ledger:
         data = self.path.read_bytes()
         complete = data.rfind(b"\n") + 1
         if complete < len(data):
-            warn(f"{self.path}: dropped a torn last line (a crash mid-write); that cell is redone")
+            log.warning(f"{self.path}: dropped a torn last line (a crash mid-write); that cell is redone")
             with self.path.open("r+b") as handle:
                 handle.truncate(complete)
                 handle.flush()
@@ -64,7 +66,7 @@ class Ledger:
                 row = json.loads(line)
                 self._rows[row["cell_id"]] = row
             except (json.JSONDecodeError, KeyError, TypeError):
-                warn(f"{self.path}:{number}: unreadable ledger line skipped; that cell is redone")
+                log.warning(f"{self.path}:{number}: unreadable ledger line skipped; that cell is redone")
 
     def done(self) -> dict[str, dict]:
         """Finished cells: cell_id -> results row."""
