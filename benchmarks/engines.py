@@ -64,7 +64,7 @@ def time_local(dataset: Dataset, backbone_name: str, batch_size: int) -> float:
 
 
 def time_ray(dataset: Dataset, backbone_name: str, batch_size: int, actors: int) -> tuple[float, float]:
-    from deepfake_detect.engines import BackboneRecipe, extract_with_ray
+    from deepfake_detect.engines.extract import BackboneRecipe, extract_with_ray
 
     finished: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory() as tmp, FeatureCache(tmp) as cache:

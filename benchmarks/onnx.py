@@ -54,7 +54,7 @@ t1 = time.perf_counter()
 from deepfake_detect.detector.folder import read_detector_folder
 loaded = read_detector_folder(sys.argv[1])
 t2 = time.perf_counter()
-from deepfake_detect.detector.features_kind import load_trusted_estimator, MODEL_FILE
+from deepfake_detect.detector.kinds.features import load_trusted_estimator, MODEL_FILE
 load_trusted_estimator(loaded.files[MODEL_FILE], MODEL_FILE)
 t3 = time.perf_counter()
 from deepfake_detect.inference.session import OnnxNetwork
@@ -124,7 +124,7 @@ def extraction_rates(backbone, paths: list[Path], batch_size: int, repeats: int,
 def make_detector(backbone, folder: Path) -> Path:
     """A features detector on `backbone`: a linear probe on random features, calibrated; saved
     by `train`'s writer (so with its ONNX graph). Its verdicts are meaningless, its cost real."""
-    from deepfake_detect.detector.train import TrainingPlan, fit_calibrated, save_features_detector
+    from deepfake_detect.train.fit import TrainingPlan, fit_calibrated, save_features_detector
 
     rng = np.random.default_rng(0)
     dim = backbone.info.embed_dim

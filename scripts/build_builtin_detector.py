@@ -1,4 +1,4 @@
-"""Rebuild the built-in detector (src/deepfake_detect/detectors/default/) from a detector folder.
+"""Rebuild the built-in detector (src/deepfake_detect/builtin_detectors/default/) from a detector folder.
 
     .venv/bin/python scripts/build_builtin_detector.py DETECTOR_DIR \
         --test faces-stylegan2=../shared/data/faces-stylegan2 --test t2i-scenes=../shared/data/t2i-scenes \
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deepfake_detect.data import load_dataset
 from deepfake_detect.detector import BUILTIN_DETECTOR, Detector
-from deepfake_detect.detector.evaluation import score_records
+from deepfake_detect.scoring.cells import score_records
 from deepfake_detect.detector.folder import read_detector_folder, write_detector_folder
 from deepfake_detect.detector.onnx_export import FOLDER_KEYS
 from deepfake_detect.evaluate.metrics import compute_metrics

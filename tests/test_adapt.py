@@ -12,7 +12,7 @@ from deepfake_detect.data.walk import image_files
 from deepfake_detect.data import load_dataset
 from deepfake_detect.data.images import file_image_id
 from deepfake_detect.detector import BUILTIN_DETECTOR, Detector
-from deepfake_detect.detector.reference import make_reference_detector
+from deepfake_detect.convert.checkpoint import make_reference_detector
 
 FAST = ("--steps", "2", "--lr", "0.01")
 
@@ -67,7 +67,7 @@ def test_a_stronger_pull_keeps_the_detector_closer_to_the_original(twin, data, t
 
 @pytest.fixture(scope="module")
 def features_detector(data, tmp_path_factory) -> Path:
-    from deepfake_detect.detector import TrainingPlan, train_detector
+    from deepfake_detect.train import TrainingPlan, train_detector
 
     folder = tmp_path_factory.mktemp("adapt") / "features"
     source = make_real_fake_folder(folder.parent / "train", per_class=12, seed=4)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detect.detector import Detector, TrainingPlan, train_detector
+from deepfake_detect.detector import Detector
+from deepfake_detect.train import TrainingPlan, train_detector
 from deepfake_detect.serve import create_app
 
 from conftest import make_real_fake_folder

@@ -40,14 +40,15 @@ def files(tmp_path_factory) -> dict[str, Path]:
 ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
     "backbones": [],
     "generators": [],
-    "extract": [("extract", "{missing}"), ("extract", "{data}", "--backbone", "no_such_net")],
+    "extract": [("extract", "{missing}"), ("extract", "{data}", "--backbone", "no_such_net"),
+                ("extract", "{data}", "--engine", "spark"), ("extract", "{data}", "--runtime", "tensorrt")],
     "reencode": [("reencode", "{missing}", "{root}/out"), ("reencode", "{data}", "{root}/out", "--image-format", "GIF")],
     "grid": [("grid", "{missing}.yaml"), ("grid", "{bad_yaml}"), ("grid", "{list_yaml}")],
     "report": [("report", "{missing}")],
     "demo": [("demo", "--per-class", "1")],
     "train": [("train", "{missing}", "-o", "{root}/det"), ("train", "{data}", "--classifier", "no_such", "-o", "{root}/det")],
     "predict": [("predict", "{data}", "--detector", "{missing}"), ("predict", "{data}", "--trust-dir", "{missing}"),
-                ("predict", "{missing}")],
+                ("predict", "{missing}"), ("predict", "{data}", "--engine", "spark")],
     "inspect": [("inspect", "{missing}"), ("inspect", "{data}", "--trust-dir", "{missing}"),
                 ("inspect", "{data}", "--format", "csv")],
     "reference": [("reference", "no_such", "--weights", "random", "-o", "{root}/ref"),
@@ -56,7 +57,8 @@ ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
     "finetune": [("finetune", "{missing}", "--out", "{root}/ft"), ("finetune", "--config", "{bad_yaml}"),
                  ("finetune", "{data}", "--out", "{root}/ft", "--arch", "no_such")],
     "make-fakes": [("make-fakes", "{missing}", "{root}/fakes", "--generator", "tconv"),
-                   ("make-fakes", "{data}", "{root}/fakes", "--generator", "no_such")],
+                   ("make-fakes", "{data}", "{root}/fakes", "--generator", "no_such"),
+                   ("make-fakes", "{data}", "{root}/fakes", "-g", "tconv", "--image-format", "webp")],
     "adapt": [("adapt", "{missing}", "--fakes", "{data}", "-o", "{root}/adapted")],
     "calibrate": [("calibrate", "{missing}", "--reals", "{data}", "-o", "{root}/calibrated"),
                   ("calibrate", "{missing}", "--reals", "{missing}", "-o", "{root}/calibrated")],
@@ -108,6 +110,22 @@ def test_ctrl_c_says_finished_work_is_saved():
         commands.pop()
     assert result.exit_code == 130
     assert "finished work is saved" in result.stderr
+
+
+@pytest.mark.parametrize("spelling", ["png", "PNG", "Png"])
+def test_image_format_is_spelled_alike_by_every_command_in_any_case(tmp_path, spelling):
+    """`reencode` and `make-fakes` take the same lower-case names, in any case."""
+    from conftest import write_pattern_image
+
+    reals = tmp_path / "reals"
+    for i in range(2):
+        write_pattern_image(reals / f"photo{i}.png", seed=i, fake=False, size=72)
+    made = run_cli("make-fakes", reals, tmp_path / "pairs", "-g", "tconv", "--size", "64", "--image-format", spelling)
+    assert made.exit_code == 0, made.stderr
+    assert len(list((tmp_path / "pairs").rglob("*.png"))) == 4  # two reals, two fakes
+    redone = run_cli("reencode", tmp_path / "pairs", tmp_path / "alike", "--image-format", spelling)
+    assert redone.exit_code == 0, redone.stderr
+    assert len(list((tmp_path / "alike").rglob("*.png"))) == 4
 
 
 # --- the first hour: help, version, devices, names ------------------------------------------------

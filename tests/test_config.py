@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deepfake_detect.classify import list_classifiers
-from deepfake_detect.config import GridConfig, load_config, transform_label
+from deepfake_detect.grid.config import GridConfig, load_config, transform_label
 from deepfake_detect.errors import ConfigError, UserError
 from deepfake_detect.reduce import list_reducers
 from deepfake_detect.transforms import TransformSpec
@@ -58,6 +58,7 @@ def test_a_missing_file_or_a_folder_is_one_line(tmp_path):
     ({"protocols": {"robustness": {"downscale": [0]}}}, "protocols.robustness.downscale.0: Input should be greater than 0"),
     ({"protocols": {"robustness": {"downscale": [1.5]}}}, "protocols.robustness.downscale.0: Input should be less than or equal to 1"),
     ({"protocols": {"within": None, "robustness": {}}}, "robustness needs protocols.within"),
+    ({"protocols": {"within": False, "robustness": {}}}, "robustness needs protocols.within"),
     ({"protocols": {"robustness": {"datasets": ["e"]}}}, "unknown robustness dataset 'e'"),
     ({"protocols": {"cross": {"d": ["nope"]}}}, "unknown cross dataset 'nope'"),
     ({"transforms": ["blur", {"name": "blur"}]}, "transforms: blur given twice"),
@@ -96,11 +97,11 @@ def test_transform_labels_show_parameters_that_differ_from_the_defaults():
 
 
 def test_a_saved_config_reads_back_the_same(tmp_path):
-    from deepfake_detect.config import dump_config
+    from deepfake_detect.grid.config import config_yaml
 
     config = load_config(write(tmp_path, settings(classifiers={"svm_rbf@C=3": {"C": 3.0}}, transforms=["none", "blur"],
                                                    protocols={"robustness": {"jpeg": [90]}})))
-    dump_config(config, tmp_path / "saved.yaml")
+    (tmp_path / "saved.yaml").write_text(config_yaml(config), encoding="utf-8")  # what a run folder keeps
     assert load_config(tmp_path / "saved.yaml") == config
 
 
@@ -108,7 +109,7 @@ def test_a_saved_config_reads_back_the_same(tmp_path):
 def test_a_wrong_name_fails_before_torch_or_sklearn_is_imported(tmp_path, overrides):
     path = write(tmp_path, settings(**overrides))
     probe = (
-        "import sys\nfrom deepfake_detect.config import load_config\nfrom deepfake_detect.errors import UserError\n"
+        "import sys\nfrom deepfake_detect.grid.config import load_config\nfrom deepfake_detect.errors import UserError\n"
         f"try:\n    load_config({str(path)!r})\nexcept UserError:\n    print('torch' in sys.modules, 'sklearn' in sys.modules)"
     )
     checked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -127,3 +128,10 @@ def test_every_shipped_config_loads(path):
     # names, parameters and protocols are checked on load; data folders are only read by a run
     config = load_config(path)
     assert config.datasets and config.feature_sources()
+
+
+@pytest.mark.parametrize("switch, expected", [(False, None), (None, None), (True, {"test_size": 0.2, "seeds": [0]})])
+def test_the_within_protocol_is_switched_like_the_others(tmp_path, switch, expected):
+    config = load_config(write(tmp_path, settings(protocols={"within": switch, "logo": False})))
+    within = config.protocols.within
+    assert (within.model_dump() if within else None) == expected

@@ -8,7 +8,7 @@ from conftest import run_cli
 from PIL import Image
 
 from deepfake_detect.cli.grid_commands import demo_config
-from deepfake_detect.config import GridConfig
+from deepfake_detect.grid.config import GridConfig
 from deepfake_detect.data import load_dataset
 from deepfake_detect.data.demo import GENERATORS, make_demo_dataset
 from deepfake_detect.grid import run_grid

@@ -18,17 +18,13 @@ from deepfake_detect.backbones import create_backbone
 from deepfake_detect.backbones.finetuned import build_finetune_network, weights_bytes
 from deepfake_detect.classify import fake_scores, list_classifiers
 from deepfake_detect.data import load_dataset
-from deepfake_detect.detector import (
-    Detector,
-    TrainingPlan,
-    plan_from_grid,
-    threshold_for_fpr,
-    train_detector,
-)
+from deepfake_detect.detector import Detector
 from deepfake_detect.detector.folder import MAX_FILE_BYTES, write_detector_folder
-from deepfake_detect.detector.train import CALIBRATIONS, fit_calibrated, save_features_detector
 from deepfake_detect.errors import DetectorError, UnknownNameError, UntrustedModelError
 from deepfake_detect.features import FeatureCache, extract_features
+from deepfake_detect.evaluate.metrics import threshold_for_fpr
+from deepfake_detect.train import TrainingPlan, plan_from_grid, train_detector
+from deepfake_detect.train.fit import CALIBRATIONS, fit_calibrated, save_features_detector
 
 from conftest import gaussian_blobs, make_real_fake_folder
 

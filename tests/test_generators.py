@@ -3,14 +3,16 @@ and redraw a real photograph faithfully; weights are found, or refused in one li
 
 from __future__ import annotations
 
+import email.message
 import urllib.error
-import urllib.request
+import urllib.response
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
+import torch.hub
 from safetensors.torch import save_file
 
 from conftest import save_vae_twin
@@ -119,10 +121,10 @@ def test_offline_without_weights_fails_fast_in_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv(info.weights_env, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
-    def offline(url, timeout=None):  # the network boundary: no internet here
+    def offline(request, timeout=None):  # the network boundary (torch.hub's download): no internet here
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
     with pytest.raises(WeightsError) as caught:
         create_generator("taesdxl")
     message = str(caught.value)
@@ -140,11 +142,12 @@ def test_a_download_lands_in_the_cache_and_is_not_repeated(tmp_path, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     fetched = []
 
-    def serve(url, timeout=None):  # the network boundary: a local copy of the published files
+    def serve(request, timeout=None):  # the network boundary (torch.hub's download): the published files
+        url = request.full_url
         fetched.append(url)
-        return open(source / url.rsplit("/", 1)[1], "rb")
+        return urllib.response.addinfourl(open(source / url.rsplit("/", 1)[1], "rb"), email.message.Message(), url, 200)
 
-    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    monkeypatch.setattr(torch.hub, "urlopen", serve)
     first = create_generator("taesd")
     second = create_generator("taesd")
     assert len(fetched) == 2 and first.weights_id == second.weights_id
@@ -193,10 +196,10 @@ def test_offline_a_full_vae_names_its_hugging_face_file(tmp_path, monkeypatch):
     monkeypatch.delenv(info.weights_env, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
-    def offline(url, timeout=None):  # the network boundary
+    def offline(request, timeout=None):  # the network boundary (torch.hub's download)
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
     with pytest.raises(WeightsError, match=r"needs sdxl_vae\.safetensors .*https://huggingface\.co/stabilityai/sdxl-vae/"):
         create_generator("sdxl_vae")
 

@@ -14,7 +14,7 @@ import yaml
 from conftest import make_real_fake_folder, write_pattern_image
 
 from deepfake_detect.classify import list_classifiers
-from deepfake_detect.config import load_config
+from deepfake_detect.grid.config import load_config
 from deepfake_detect.data import load_dataset
 from deepfake_detect.grid import run_grid
 from deepfake_detect.report import write_report

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_real_fake_folder
 from test_grid import two_datasets, write_config  # noqa: F401 (a fixture, used by name)
 
-from deepfake_detect.config import load_config
+from deepfake_detect.grid.config import load_config
 from deepfake_detect.evaluate.protocols import FeatureTable, leave_one_dataset_out_tasks, pool_tables
 from deepfake_detect.grid import run_grid
 from deepfake_detect.report import write_report

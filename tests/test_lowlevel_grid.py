@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import make_real_fake_folder
 
-from deepfake_detect.config import load_config
+from deepfake_detect.grid.config import load_config
 from deepfake_detect.errors import ConfigError
 from deepfake_detect.features import FeatureCache, FusedSpace, PartScaler
 from deepfake_detect.grid import run_grid
@@ -118,7 +118,8 @@ def test_fused_space_key_follows_its_members():
 def test_a_detector_trained_on_patches_of_a_block_spec_scores_with_patches(tmp_path):
     """`train` records the patches policy and the spec; torch and ONNX Runtime both score each
     image as the mean of its crops, as the features it was trained on."""
-    from deepfake_detect.detector import Detector, TrainingPlan, train_detector
+    from deepfake_detect.detector import Detector
+    from deepfake_detect.train import TrainingPlan, train_detector
     from deepfake_detect.detector.folder import read_detector_folder
 
     data = make_real_fake_folder(tmp_path / "data", per_class=10, size=64)

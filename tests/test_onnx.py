@@ -13,7 +13,8 @@ from PIL import Image
 
 from deepfake_detect.backbones import backbone_info, create_backbone, list_backbones
 from deepfake_detect.backbones.finetuned import build_finetune_network, weights_bytes
-from deepfake_detect.detector import Detector, TrainingPlan, add_onnx, finetuned_with_onnx, train_detector
+from deepfake_detect.detector import Detector, add_onnx, finetuned_with_onnx
+from deepfake_detect.train import TrainingPlan, train_detector
 from deepfake_detect.detector.folder import write_detector_folder
 from deepfake_detect.errors import DetectorError, UserError
 from deepfake_detect.inference.batches import ArrayImages, prefetched_batches

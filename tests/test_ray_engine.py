@@ -14,9 +14,8 @@ import pytest
 from conftest import make_real_fake_folder, run_cli
 
 from deepfake_detect.data import load_dataset
-from deepfake_detect.engines import ENGINES, check_engine
 from deepfake_detect.engines.shards import JOB_FILE, open_job
-from deepfake_detect.errors import OutputError, UnknownNameError
+from deepfake_detect.errors import OutputError
 from deepfake_detect.features import FeatureCache, extract_features
 
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need ray[data] (the [ray] extra)")
@@ -24,7 +23,8 @@ pytestmark = pytest.mark.slow  # a real Ray instance: every test here takes tens
 
 from deepfake_detect.backbones import create_backbone  # noqa: E402
 from deepfake_detect.detector import Detector  # noqa: E402
-from deepfake_detect.engines import BackboneRecipe, extract_with_ray, predict_with_ray  # noqa: E402
+from deepfake_detect.engines.extract import BackboneRecipe, extract_with_ray  # noqa: E402
+from deepfake_detect.engines.predict import predict_with_ray  # noqa: E402
 
 RECIPE = BackboneRecipe("efficientnet_lite0", "random", seed=0)
 BATCH = 3
@@ -77,13 +77,6 @@ def worker_pids(name: str) -> list[int]:
             if f"MapBatches({name})".encode() in title:
                 pids.append(int(entry.name))
     return pids
-
-
-def test_engine_names_are_checked():
-    for name in ENGINES:
-        assert check_engine(name) == name
-    with pytest.raises(UnknownNameError, match="engine 'spark'"):
-        check_engine("spark")
 
 
 def test_a_shards_folder_of_another_job_is_refused(tmp_path):
@@ -217,7 +210,7 @@ def test_the_cli_engines_give_the_same_rows_and_features(ray_cluster, workspace,
 def test_make_fakes_on_ray_equals_the_local_engine_even_with_a_killed_actor(ray_cluster, tmp_path):
     """The same aligned pairs, byte for byte, from a pool of actors; one of them is killed
     mid-run and its batch redone by its replacement, without a pair written twice."""
-    from deepfake_detect.engines import make_fakes_with_ray
+    from deepfake_detect.engines.fakes import make_fakes_with_ray
     from deepfake_detect.fakes import make_fakes
     from conftest import write_pattern_image
 

@@ -15,9 +15,9 @@ from conftest import make_real_fake_folder, run_cli
 from PIL import Image
 
 from deepfake_detect.backbones.ferretnet import FERRET_MEAN, FERRET_STD, build_ferretnet, ferret_fake_probability, ferret_tensor
-from deepfake_detect.config import load_config
+from deepfake_detect.grid.config import load_config
 from deepfake_detect.detector import BUILTIN_DETECTOR, Detector, DetectorError
-from deepfake_detect.detector.references import list_references, reference_network
+from deepfake_detect.backbones.reference_networks import list_references, reference_network
 from deepfake_detect.grid import run_grid
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "ferretnet" / "ferretnet-s-median-3.pth"

@@ -16,7 +16,8 @@ import torch
 import uvicorn
 from PIL import Image
 
-from deepfake_detect.detector import Detector, TrainingPlan, train_detector
+from deepfake_detect.detector import Detector
+from deepfake_detect.train import TrainingPlan, train_detector
 from deepfake_detect.cli.detector_commands import is_loopback
 from deepfake_detect.serve import create_app
 from deepfake_detect.serve.app import BatchScorer, Overloaded

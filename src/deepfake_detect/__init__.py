@@ -19,21 +19,21 @@ Names are resolved on first use (PEP 562), so `import deepfake_detect` stays ins
 command line does not pay for torch before it needs it.
 """
 
-from importlib import import_module
 from typing import Any
+
+import lazy_loader as lazy
 
 __version__ = "0.1.0"
 
-_FRONT_DOOR = {
-    "load_dataset": ("data", "load_dataset"),
-    "create_backbone": ("backbones", "create_backbone"),
-    "list_backbones": ("backbones", "list_backbones"),
-    "load_config": ("config", "load_config"),
-    "run_grid": ("grid", "run_grid"),
-    "Detector": ("detector", "Detector"),
-    "make_fakes": ("fakes", "make_fakes"),
-    "list_generators": ("generators", "list_generators"),
-}
+__getattr__, __dir__, _FRONT_DOOR = lazy.attach(__name__, submod_attrs={
+    "data": ["load_dataset"],
+    "backbones": ["create_backbone", "list_backbones"],
+    "grid.config": ["load_config"],
+    "grid": ["run_grid"],
+    "detector": ["Detector"],
+    "fakes": ["make_fakes"],
+    "generators": ["list_generators"],
+})
 __all__ = [*_FRONT_DOOR, "load_detector", "__version__"]
 
 
@@ -41,13 +41,6 @@ def load_detector(path: str | None = None, device: str | None = None) -> Any:
     """A trained detector folder, checked (hashes, schema, format version) and ready to predict;
     without a path, the built-in detector that ships with the package."""
     return __getattr__("Detector").load(path, device)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FRONT_DOOR:
-        module, attribute = _FRONT_DOOR[name]
-        return getattr(import_module(f".{module}", __name__), attribute)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # A library logs and leaves the output to the program: silent unless logging is configured

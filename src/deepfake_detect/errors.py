@@ -7,11 +7,7 @@ raise these; only `cli` decides how they look.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import IntEnum
-from typing import TypeVar
-
-V = TypeVar("V")
 
 
 class ExitStatus(IntEnum):
@@ -44,14 +40,6 @@ class UnknownNameError(UserError):
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
         self.kind, self.name, self.valid = kind, name, list(valid)
         super().__init__(f"unknown {kind} '{name}'; choose from: {', '.join(self.valid)}")
-
-
-def look_up(table: Mapping[str, V], kind: str, name: str) -> V:
-    """`table[name]` of a registry, or the one-line UnknownNameError listing its names (sorted)."""
-    try:
-        return table[name]
-    except KeyError:
-        raise UnknownNameError(kind, name, sorted(table)) from None
 
 
 class ConfigError(UserError):

@@ -44,7 +44,7 @@ def few_shot_curve(
 ) -> pd.DataFrame:
     """Adapt with k = 0, k1, k2, ... images and score each on `test`; the results table."""
     from ..detector import Detector
-    from ..detector.evaluation import DetectorCell, TrainingFacts, detector_row, score_records
+    from ..scoring.cells import DetectorCell, TrainingFacts, detector_row, score_records
 
     run_dir = Path(run_dir)
     ledger = Ledger(run_dir)
@@ -77,7 +77,7 @@ def few_shot_curve(
 
 
 def detector_row_id(detector, cell, facts, bootstrap: int) -> str:
-    from ..detector.evaluation import detector_cell_id
+    from ..scoring.cells import detector_cell_id
 
     return detector_cell_id(detector, cell, facts.seed, bootstrap)
 

@@ -102,7 +102,7 @@ def adapt_detector(
     threshold = loaded.manifest.threshold
     target = settings.target_fpr if settings.target_fpr is not None else _target_fpr(loaded.raw)
     if real_batch is not None:
-        from ..detector.train import threshold_for_fpr
+        from ..evaluate.metrics import threshold_for_fpr
 
         scores = model.score_tensors(real_batch)
         threshold = float(min(max(threshold_for_fpr(scores, [0] * len(scores), target), 0.0), 1.0))
@@ -170,7 +170,7 @@ def _write(loaded: DetectorFolder, model: Any, output: str | Path, threshold: fl
     from ..backbones.finetuned import weights_bytes
     from ..detector.folder import write_detector_folder
     from ..detector.onnx_export import FOLDER_KEYS, with_onnx
-    from ..detector.references import reference_network
+    from ..backbones.reference_networks import reference_network
 
     manifest = {k: v for k, v in loaded.raw.items() if k not in (*FOLDER_KEYS, "onnx", "onnx_unavailable")}
     manifest.update(threshold=threshold, adapted=record, versions=versions(),

@@ -5,6 +5,8 @@ Layers inside: `registry` (data about models, no torch) <- family files and `mod
 network types) <- `create` (a registered model built with its weights).
 """
 
+import lazy_loader as lazy
+
 from ..errors import WeightsError
 from . import color, efficientnet_lite, patch_entries, residual, spectrum, timm_models  # noqa: F401  (registration)
 from .create import create_backbone
@@ -16,9 +18,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "Backbone":  # the nn.Module type, imported with torch only when asked for
-        from .module import Backbone
-
-        return Backbone
-    raise AttributeError(name)
+# the nn.Module type, imported with torch only when asked for
+__getattr__ = lazy.attach(__name__, submod_attrs={"module": ["Backbone"]})[0]

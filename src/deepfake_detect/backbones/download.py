@@ -53,16 +53,31 @@ def cached_hub_file(repo_id: str, filenames: tuple[str, ...] = HUB_WEIGHT_FILES)
     return None
 
 
-def url_weights(backbone: str, url: str) -> Path:
-    """The weights file at `url`, from torch.hub's cache ($TORCH_HOME/hub/checkpoints, where
-    `torch.hub.load_state_dict_from_url` keeps it too), downloaded there first if need be."""
+def hub_checkpoints() -> Path:
+    """torch.hub's weights cache ($TORCH_HOME/hub/checkpoints), shared with other tools."""
     import torch.hub
 
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlsplit(url).path).name
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def download_file(url: str, target: Path) -> Path:
+    """The one downloader (backbones and generators): `url` into `target` through torch.hub's,
+    which streams to a temporary file and renames it, so a broken download never leaves a torn
+    file. Network errors (`urllib.error.URLError`, `OSError`) are the caller's to word."""
+    import torch.hub
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(target))
+    return target
+
+
+def url_weights(backbone: str, url: str) -> Path:
+    """The weights file at `url`, from torch.hub's cache (where `torch.hub.load_state_dict_from_url`
+    keeps it too), downloaded there first if need be."""
+    path = hub_checkpoints() / Path(urlsplit(url).path).name
     if not path.is_file():
         require_reachable(url, backbone)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path))  # via a temporary file: never torn
+        download_file(url, path)
     return path
 
 

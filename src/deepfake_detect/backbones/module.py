@@ -53,16 +53,6 @@ class PooledFeatures(nn.Module):
             outputs.append(net._swish(net._bn1(net._conv_head(x))))
         return outputs
 
-    @property
-    def stage_channels(self) -> tuple[int, ...]:
-        """Channels of each of `stage_outputs`: stem, stages, head."""
-        net = self.network
-        stages, index = [], 0
-        while index < len(net._blocks):
-            stages.append(net._blocks[index]._block_args.output_filters)
-            index += net._blocks[index]._block_args.num_repeat
-        return (net._bn0.num_features, *stages, net._bn1.num_features)
-
 
 class AzimuthalSpectrum(nn.Module):
     """Log power spectrum averaged over rings of equal spatial frequency, standardised."""

@@ -16,7 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, UnknownNameError, WeightsError, look_up
+from ..errors import ConfigError, UnknownNameError, WeightsError
+from ..registry import Registry
 
 if TYPE_CHECKING:  # torch is imported only when a network is built: listing names stays instant
     import torch
@@ -50,7 +51,7 @@ class BackboneInfo:
     """For a block selection: the blocks it pools, in network order."""
 
 
-_REGISTRY: dict[str, BackboneInfo] = {}
+_REGISTRY: Registry[BackboneInfo] = Registry("backbone")
 
 
 def register_backbone(
@@ -69,12 +70,10 @@ def register_backbone(
 
     def decorate(factory: Factory) -> Factory:
         name = factory.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"backbone '{name}' registered twice")
-        _REGISTRY[name] = BackboneInfo(
+        _REGISTRY.add(name, BackboneInfo(
             name, factory, input_size, mean, std, embed_dim, weights_source, needs_weights, tuple(tags),
             tuple(block_channels),
-        )
+        ))
         return factory
 
     return decorate
@@ -85,7 +84,7 @@ FINETUNE_TAG = "finetune"
 
 
 def list_backbones() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def list_finetunable() -> list[str]:
@@ -109,7 +108,7 @@ def backbone_info(name: str) -> BackboneInfo:
     """A registered backbone, or a block selection of one (`efficientnet_lite0@blocks=2,4,last`)."""
     if SPEC_SEPARATOR in name:
         return _block_selection(name)
-    return look_up(_REGISTRY, "backbone", name)
+    return _REGISTRY[name]
 
 
 SPEC_SEPARATOR = "@"

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ConfigError, look_up
+from ..errors import ConfigError
+from ..registry import Registry
 from .params import set_checked_params
 
 if TYPE_CHECKING:  # sklearn is imported when a classifier is built: listing names stays instant
@@ -38,28 +39,21 @@ class ClassifierInfo:
     """Values tried by `search=True`, keyed by parameter of the final estimator."""
 
 
-_REGISTRY: dict[str, ClassifierInfo] = {}
+_REGISTRY: Registry[ClassifierInfo] = Registry("classifier")
 
 
 def register_classifier(*, search_grid: dict[str, Sequence[float]] | None = None) -> Callable[[Factory], Factory]:
     """Register a factory under its function name; `search_grid` enables `search=True`."""
 
-    def decorate(factory: Factory) -> Factory:
-        name = factory.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"classifier '{name}' registered twice")
-        _REGISTRY[name] = ClassifierInfo(name, factory, search_grid)
-        return factory
-
-    return decorate
+    return _REGISTRY.register(lambda name, factory: ClassifierInfo(name, factory, search_grid))
 
 
 def list_classifiers() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def classifier_info(name: str) -> ClassifierInfo:
-    return look_up(_REGISTRY, "classifier", name)
+    return _REGISTRY[name]
 
 
 def create_classifier(name: str, search: bool = False, **params) -> BaseEstimator:

@@ -11,20 +11,20 @@ from rich.table import Column, Table
 from ..console import console, progress_bar, warn
 from ..progress import sized_progress
 from ..errors import ExitStatus, UserError
+from ..fakes.layout import PairFormat
 from .app import app, start_line
 from .options import (
+    DEFAULT_ENGINE,
     DEFAULT_MAX_PIXELS,
     CacheOption,
     DataRootOption,
-    Engine,
     EngineOption,
+    ImageFormatOption,
     RayAddressOption,
-    Runtime,
     RuntimeOption,
     ShardsOption,
     MaxPerClassOption,
     MaxPixelsOption,
-    Preprocess,
     PreprocessOption,
     WeightsOption,
     WorkersOption,
@@ -54,17 +54,17 @@ def extract(
     backbone: Annotated[str, typer.Option(help="Registered backbone; see `deepfake-detect backbones`")] = "efficientnet_lite0",
     transform: Annotated[str, typer.Option(help="none | blur | jitter | blur+jitter")] = "none",
     weights: WeightsOption = "pretrained",
-    preprocess: PreprocessOption = Preprocess.resize,
+    preprocess: PreprocessOption = "resize",
     cache: CacheOption = None,
     data_root: DataRootOption = None,
     max_per_class: MaxPerClassOption = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = DEFAULT_ENGINE,
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: RuntimeOption = "auto",
 ) -> int:
     """Turn a dataset into cached feature vectors; a second run reads them from the cache.
 
@@ -72,9 +72,11 @@ def extract(
     """
     from ..backbones import backbone_info
     from ..data import load_dataset
+    from ..engines import EngineOptions, ExtractJob, get_engine
     from ..transforms import TransformSpec
 
     backbone_info(backbone)  # names are checked before any folder is walked
+    runner = get_engine(engine, EngineOptions(workers, runtime, ray_address, shards))
     spec = TransformSpec(name=transform)
     data = load_dataset(dataset, data_root, max_per_class).check_usable()
     counts = data.counts()
@@ -82,16 +84,8 @@ def extract(
     from ..features import FeatureCache
 
     with FeatureCache(cache) as store:
-        if engine is Engine.ray:
-            from ..engines import BackboneRecipe, extract_with_ray
-
-            report = extract_with_ray(
-                data, BackboneRecipe(backbone, weights), store, spec, preprocess.value, batch_size=batch_size,
-                address=ray_address, max_pixels=max_pixels, shards_dir=shards, on_bad=warn,
-            )
-        else:
-            report = extract_locally(data, backbone, weights, store, spec, preprocess.value, batch_size, workers,
-                                     max_pixels, runtime.value)
+        report = runner.extract(ExtractJob(data, backbone, weights, store, spec, preprocess, batch_size, max_pixels),
+                                on_bad=warn)
         console.print(
             f"{report.total} images: {report.cached} from cache, {report.extracted} extracted"
             + (f" at {report.images_per_second:.1f} img/s" if report.extracted else "")
@@ -101,45 +95,26 @@ def extract(
     return partial_if(len(report.bad))
 
 
-def extract_locally(data, backbone: str, weights: str, store, spec, preprocess: str, batch_size: int,
-                    workers: int | None, max_pixels: int, runtime: str = "auto"):
-    """The local engine: this process, threads decoding and embedding whole batches."""
-    from ..backbones import create_backbone
-    from ..features import extract_features, feature_space
-
-    model = create_backbone(backbone, weights)
-    todo = len(store.missing(feature_space(model, spec, preprocess), data.ids))
-    with progress_bar(f"{backbone} [{spec.name}]", total=todo) as advance:
-        return extract_features(
-            data, model, store, spec, preprocess, batch_size, workers, max_pixels, progress=advance, on_bad=warn,
-            runtime=runtime,
-        )
-
-
-IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-
-
 @app.command()
 def reencode(
     dataset: Annotated[str, typer.Argument(help="Folder, CSV manifest or named set")],
     out: Annotated[Path, typer.Argument(help="New folder: OUT/real/GENERATOR/... and OUT/fake/GENERATOR/...")],
-    image_format: Annotated[str, typer.Option("--image-format", help="JPEG | PNG | WEBP")] = "JPEG",
+    image_format: ImageFormatOption = "jpeg",
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WEBP quality")] = 95,
     size: Annotated[Optional[int], typer.Option(min=1, help="Also resize every image to SIZE x SIZE")] = None,
     data_root: DataRootOption = None,
 ) -> int:
     """Re-encode real and fake images alike, when the shortcut guard warns they differ by container."""
     from ..data import BadImage, load_dataset
+    from ..data.images import FORMAT_SUFFIXES
     from ..data.images import reencode as reencode_image
 
-    suffix = IMAGE_FORMATS.get(image_format.upper())
-    if suffix is None:
-        raise UserError(f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, not '{image_format}'")
+    suffix = FORMAT_SUFFIXES[image_format]
     data = load_dataset(dataset, data_root).check_usable()
     failed = 0
     with progress_bar("re-encoding", total=len(data)) as advance:
         for record, image_id in zip(data.records, data.ids):
-            target = out / record.label_name / (record.generator or data.name) / f"{image_id}.{suffix}"
+            target = out / record.label_name / (record.generator or data.name) / f"{image_id}{suffix}"
             try:
                 reencode_image(record.path, target, image_format.upper(), quality, size)
             except BadImage as exc:
@@ -174,14 +149,14 @@ def make_fakes_command(
         "--generator", "-g", help="Registered generator (repeatable), or 'all' (every one but the full VAEs); see `deepfake-detect generators`")] = None,
     size: Annotated[int, typer.Option(min=8, help="Side of the crop taken at native resolution (a multiple of 8)")] = 256,
     weights: Annotated[Optional[Path], typer.Option(help="Folder (or file) holding the generators' weights (else env var, else the official URL)")] = None,
-    image_format: Annotated[str, typer.Option("--image-format", help="png (lossless) | jpeg (both classes alike)")] = "png",
+    image_format: Annotated[PairFormat, typer.Option("--image-format", case_sensitive=False, help="png (lossless) | jpeg (both classes alike)")] = "png",
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality, for --image-format jpeg")] = 95,
     small: Annotated[str, typer.Option(help="Images smaller than --size: skip | resize (bicubic up, then crop)")] = "skip",
     max_images: Annotated[Optional[int], typer.Option(min=1, help="A seeded sample of this many real images")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample and of seeded generators")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     data_root: DataRootOption = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = DEFAULT_ENGINE,
     ray_address: RayAddressOption = None,
 ) -> int:
     """Make aligned fakes: each real image's crop redrawn by each generator, same size and encoding.
@@ -189,28 +164,21 @@ def make_fakes_command(
     Resumable: a second run skips every (image, generator) already written. About 0.5-2 s per
     256 px image per autoencoder on a CPU core (see benchmarks/README.md).
     """
-    from ..fakes import make_fakes
+    from ..engines import EngineOptions, FakesJob, get_engine
     from ..generators import default_generators, generator_info
 
     if not generator:
         raise UserError("give --generator NAME (repeatable) or --generator all; see `deepfake-detect generators`")
     names = list(dict.fromkeys([*(default_generators() if "all" in generator else []), *(g for g in generator if g != "all")]))
-    if image_format not in ("png", "jpeg"):
-        raise UserError(f"--image-format must be png or jpeg, not '{image_format}'")
     if small not in ("skip", "resize"):
         raise UserError(f"--small must be skip or resize, not '{small}'")
-    options = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
-                   batch_size=batch_size, data_root=data_root, on_bad=warn)
+    runner = get_engine(engine, EngineOptions(address=ray_address))
+    settings = dict(image_format=image_format, quality=quality, small=small, max_images=max_images, seed=seed,
+                    batch_size=batch_size, data_root=data_root)
     for name in names:
         generator_info(name)  # an unknown name is one line before anything loads
     start_line(f"make-fakes: {reals} through {', '.join(names)} at {size} px -> {out} (loading the generators)", [reals])
-    if engine is Engine.ray:
-        from ..engines import make_fakes_with_ray
-
-        summary = make_fakes_with_ray(reals, out, names, size, weights, address=ray_address, **options)
-    else:
-        with sized_progress("make-fakes") as advance:
-            summary = make_fakes(reals, out, names, size, weights, progress=advance, **options)
+    summary = runner.make_fakes(FakesJob(reals, out, names, size, weights, settings), on_bad=warn)
     made = ", ".join(f"{name} {count}" for name, count in summary.made.items())
     console.print(
         f"{summary.sources} real images: {summary.reused} already done, fakes made: {made} "

@@ -16,10 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..console import console, progress_bar, warn
-from ..detector.train import TrainingPlan
 from ..errors import ExitStatus, UserError
+from ..train.fit import TrainingPlan
+from ..transforms.preprocess import PreprocessPolicy
 from .app import app
 from .options import (
+    DEFAULT_ENGINE,
     DEFAULT_MAX_PIXELS,
     AllowNetworkOption,
     TrustDirOption,
@@ -27,13 +29,10 @@ from .options import (
     CacheOption,
     DataRootOption,
     DeviceOption,
-    Engine,
     EngineOption,
     MaxPerClassOption,
     MaxPixelsOption,
-    Preprocess,
     RayAddressOption,
-    Runtime,
     RuntimeOption,
     ShardsOption,
     WorkersOption,
@@ -58,7 +57,7 @@ def train(
     transform: Annotated[Optional[str], typer.Option(help=plan_default("transform.name", "Training augmentation: none | blur | jitter | blur+jitter"))] = None,
     reduction: Annotated[Optional[str], typer.Option(help=plan_default("reduction", "none | pca | autoencoder"))] = None,
     classifier: Annotated[Optional[str], typer.Option(help=plan_default("classifier", "Registered classifier"))] = None,
-    preprocess: Annotated[Optional[Preprocess], typer.Option(help=plan_default("preprocess", "resize | center_crop"))] = None,
+    preprocess: Annotated[Optional[PreprocessPolicy], typer.Option(case_sensitive=False, help=plan_default("preprocess", "resize | center_crop"))] = None,
     calibration: Annotated[Optional[str], typer.Option(help=plan_default("calibration", "Probability calibration on the validation split: sigmoid (Platt) | isotonic"))] = None,
     target_fpr: Annotated[Optional[float], typer.Option("--target-fpr", min=0.0, max=1.0, help=plan_default("target_fpr", "Pick the threshold that flags at most this fraction of real validation images (e.g. 0.05); without it the threshold is 0.5"))] = None,
     validation_size: Annotated[Optional[float], typer.Option(help=plan_default("validation_size", "Fraction held out for calibration and threshold"))] = None,
@@ -71,7 +70,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing detector folder")] = False,
 ) -> int:
     """Train a detector (features, classifier, calibration, threshold) and save it as a folder."""
-    from ..detector import plan_from_grid, train_detector
+    from ..train import plan_from_grid, train_detector
 
     common = dict(calibration=calibration, target_fpr=target_fpr, validation_size=validation_size, seed=seed,
                   cache=str(cache) if cache else None)
@@ -151,10 +150,10 @@ def predict(
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
     device: DeviceOption = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = DEFAULT_ENGINE,
     ray_address: RayAddressOption = None,
     shards: ShardsOption = None,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: RuntimeOption = "auto",
     trust_dir: TrustDirOption = None,
     allow_network: AllowNetworkOption = False,
     watermarks: WatermarksOption = False,
@@ -170,34 +169,25 @@ def predict(
     """
     from ..detector import Detector
     from ..detector.builtin import detector_folder
-    from ..runtime import default_workers
+    from ..engines import EngineOptions, get_engine
     from .rows import choose_format, collect_inputs, make_writer, open_output, write_rows
 
     chosen = choose_format(fmt, output)
+    runner = get_engine(engine, EngineOptions(workers, runtime, ray_address, shards))
     detector, paths = split_detector_argument(detector, paths)
     detector = detector_folder(detector)
     reader = provenance_reader(trust_dir, allow_network, watermarks)
-    loaded = Detector.load(detector, device, runtime=runtime.value, provenance=reader)
+    loaded = Detector.load(detector, device, runtime=runtime, provenance=reader)
     inputs = collect_inputs(paths)
     for folder in inputs.empty_folders:
         warn(f"{folder}: no images found (looked for image suffixes, recursively)")
     if not inputs.paths:
         raise UserError("nothing to score: no image files among the given paths")
-    if workers is None:
-        workers = default_workers() if len(inputs.paths) > 2 * batch_size else 0
     handle = open_output(output) if output is not None else None
     try:
         writer = make_writer(chosen, handle)
-        if engine is Engine.ray:
-            if trust_dir or allow_network or watermarks:
-                raise UserError("--trust-dir, --allow-network and --watermarks apply to --engine local; on Ray set "
-                                "DEEPFAKE_DETECT_TRUST_DIR / DEEPFAKE_DETECT_ALLOW_NETWORK on the workers")
-            results = ray_predictions(loaded.folder, inputs.paths, shards, batch_size, ray_address, max_pixels)
-            summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
-        else:
-            results = loaded.predict_paths(inputs.paths, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
-            with progress_bar("predict", total=len(inputs.paths)) as advance:
-                summary = write_rows(results, len(inputs.paths), writer, batch_size, advance, str(output or "stdout"))
+        results = runner.predict(loaded, inputs.paths, batch_size, max_pixels)
+        summary = write_rows(results, len(inputs.paths), writer, batch_size, None, str(output or "stdout"))
     finally:
         if handle is not None:
             handle.close()
@@ -209,21 +199,6 @@ def predict(
     if output is not None:
         console.print(f"rows written to {output}", highlight=False)
     return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
-
-
-def ray_predictions(detector: Path, paths: list[Path], shards: Path | None, batch_size: int,
-                    address: str | None, max_pixels: int):
-    """Score on Ray into Parquet shards (kept in `shards`, else in a temporary folder), then read them in order."""
-    import tempfile
-
-    from ..engines import predict_with_ray
-
-    if shards is None:
-        shards = Path(tempfile.mkdtemp(prefix="deepfake-detect-shards-"))
-        console.print(f"shards: {shards}", highlight=False)
-    job = predict_with_ray(detector, paths, shards, batch_size=batch_size, address=address, max_pixels=max_pixels,
-                           on_bad=None)
-    return job.predictions()
 
 
 @app.command()
@@ -239,7 +214,7 @@ def calibrate(
     Only the threshold changes (AUC does not). Exit status 1 when some images could not be read.
     """
     from ..data.walk import image_files
-    from ..detector import calibrate_detector
+    from ..calibrate import calibrate_detector
     from ..detector.builtin import detector_folder
 
     detector = detector_folder(detector)
@@ -258,13 +233,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body, in MB")] = 25.0,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels (decompression bombs)")] = 40_000_000,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
     max_request_pixels: Annotated[int, typer.Option(min=1, help="Most decoded pixels in one request, all images together")] = 100_000_000,
     max_files: Annotated[int, typer.Option(min=1, help="Most images in one request")] = 16,
     max_batch: Annotated[int, typer.Option(min=1, help="Most images scored in one forward pass")] = 16,
     max_queued: Annotated[int, typer.Option(min=1, help="Most images waiting; beyond it requests get 503")] = 128,
     device: DeviceOption = None,
-    runtime: RuntimeOption = Runtime.auto,
+    runtime: RuntimeOption = "auto",
     trust_dir: TrustDirOption = None,
     allow_network: AllowNetworkOption = False,
     watermarks: WatermarksOption = False,
@@ -279,7 +254,7 @@ def serve(
     from ..serve import create_app
 
     check_port_free(host, port)  # before the model loads, so a busy port costs nothing
-    loaded = Detector.load(detector_folder(detector), device, runtime=runtime.value,
+    loaded = Detector.load(detector_folder(detector), device, runtime=runtime,
                            provenance=provenance_reader(trust_dir, allow_network, watermarks))
     if not is_loopback(host):
         warn(f"binding to {host}: anyone who can reach this machine on port {port} can use the detector "

@@ -19,7 +19,8 @@ from ..console import console
 from ..errors import ExitStatus, FinetuneError, Interrupted
 from ..finetune.config import FinetuneConfig
 from .app import app, start_line
-from .options import DataRootOption, MaxPerClassOption, Preprocess, WorkersOption, out_option
+from ..transforms.preprocess import PreprocessPolicy
+from .options import DataRootOption, MaxPerClassOption, WorkersOption, out_option
 from .settings import merge_settings, with_default
 
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
@@ -50,7 +51,7 @@ def finetune(
         help=default("lr", "SGD learning rate; 1e-5 suits 80 epochs, raise it for short runs"))] = None,
     momentum: Annotated[Optional[float], typer.Option(help=default("momentum", "SGD momentum"))] = None,
     image_size: Annotated[Optional[int], typer.Option(min=8, help=default("image_size", "Network input size in pixels"))] = None,
-    preprocess: Annotated[Optional[Preprocess], typer.Option(help=default(
+    preprocess: Annotated[Optional[PreprocessPolicy], typer.Option(case_sensitive=False, help=default(
         "preprocess", "resize (bicubic, to the input size; small images are resized up, then cropped) | "
                       "center_crop (no resampling; small images are mirror-padded)"))] = None,
     weights: Annotated[Optional[str], typer.Option(
@@ -135,7 +136,7 @@ def finetune(
 
 def resolve_config(flags: dict, config_file: Path | None) -> FinetuneConfig:
     """Flags given on the command line win over the file, the file over `FinetuneConfig`'s defaults."""
-    from ..config import read_yaml_mapping
+    from ..grid.config import read_yaml_mapping
 
     values = merge_settings(flags, read_yaml_mapping(config_file) if config_file else {}, PLACES)
     missing = [name for name in ("dataset", "out") if values.get(name) is None]

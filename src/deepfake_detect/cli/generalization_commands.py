@@ -26,8 +26,8 @@ def reference(
     ferretnet_s: ferretnet-s-median-3.pth from https://github.com/xigua7105/FerretNet
     (checkpoints/4cls_ckpt/), Apache-2.0. Nothing is downloaded: give the file with --weights.
     """
-    from ..detector.reference import make_reference_detector
-    from ..detector.references import reference_network
+    from ..convert.checkpoint import make_reference_detector
+    from ..backbones.reference_networks import reference_network
 
     network = reference_network(name)
     if not weights:

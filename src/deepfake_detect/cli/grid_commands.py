@@ -23,7 +23,7 @@ def grid(
     cache: CacheOption = None,
 ) -> None:
     """Run every combination in CONFIG; resumable; writes results.csv/.parquet and the report."""
-    from ..config import load_config
+    from ..grid.config import load_config
 
     settings = load_config(config)  # validated before anything heavy is imported
     from ..grid import run_grid
@@ -97,7 +97,7 @@ def demo(
     per_class: Annotated[Optional[int], typer.Option(min=10, help="Images per class per simulated generator (default: 40; --full: 100)")] = None,
 ) -> None:
     """Build the offline demo set (photo crops vs simulated up-sampling) and run a small grid on it: toy data."""
-    from ..config import GridConfig
+    from ..grid.config import GridConfig
     from ..data.demo import make_demo_dataset
     from ..grid import run_grid
     from ..report import load_results

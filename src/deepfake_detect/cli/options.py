@@ -1,34 +1,22 @@
 """Options shared by several commands, defined once so they read and behave the same everywhere.
 
 `-o/--out` always names where a command's output goes (a folder for commands that make one, a
-file for `predict`); `--format` is always the format of rows printed or written.
+file for `predict`); `--format` is always the format of rows printed or written. Each choice
+(preprocessing policy, runtime, image format, engine) is the library's own definition: a
+`Literal` typer turns into a case-insensitive choice, or a registry's names.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..data.images import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported for the commands)
-
-
-class Preprocess(str, Enum):
-    """How an image reaches the network's input size (recorded in every cache key)."""
-
-    resize = "resize"
-    center_crop = "center_crop"
-    patches = "patches"
-
-
-class Engine(str, Enum):
-    """Where heavy work runs: this process, or a Ray cluster (`pip install "deepfake-detect[ray]"`)."""
-
-    local = "local"
-    ray = "ray"
-
+from ..data.images import DEFAULT_MAX_PIXELS, ImageFormat  # noqa: F401  (re-exported for the commands)
+from ..engines import ENGINES
+from ..inference.choice import Runtime
+from ..transforms.preprocess import PreprocessPolicy
 
 CacheOption = Annotated[
     Optional[Path], typer.Option("--cache", help="Feature cache folder (env DEEPFAKE_DETECT_CACHE, else the user cache dir)")
@@ -37,9 +25,10 @@ DataRootOption = Annotated[
     Optional[Path], typer.Option("--data-root", help="Folder holding the named public test sets (env DEEPFAKE_DETECT_DATA)")
 ]
 PreprocessOption = Annotated[
-    Preprocess, typer.Option(
+    PreprocessPolicy, typer.Option(
+        case_sensitive=False,
         help="resize (to the input size, bicubic) | center_crop (no resampling) | "
-        "patches (5 native crops: corners and centre; features averaged)"
+        "patches (5 native crops: corners and centre; features averaged)",
     )
 ]
 MaxPerClassOption = Annotated[Optional[int], typer.Option(min=1, help="Sample at most N images per class (seed 0)")]
@@ -51,30 +40,27 @@ DeviceOption = Annotated[Optional[str], typer.Option(help="cpu | cuda | cuda:N |
 WeightsOption = Annotated[str, typer.Option(help="'pretrained', 'random', or a local weights file")]
 
 
-
 def out_option(help: str) -> typer.models.OptionInfo:
     """The `-o/--out` option: where the command's output goes."""
     return typer.Option("--out", "--output", "-o", help=help)
-EngineOption = Annotated[Engine, typer.Option(help="local (this process) | ray (a Ray cluster; needs deepfake-detect[ray])")]
+
+
+EngineOption = Annotated[str, typer.Option(
+    help="Where the work runs: " + " | ".join(f"{name} ({ENGINES[name].description})" for name in ENGINES))]
+DEFAULT_ENGINE = "local"
 RayAddressOption = Annotated[
     Optional[str], typer.Option("--ray-address", help="'auto' for the running cluster, ray://HOST:10001, or none to start a local Ray")
 ]
 ShardsOption = Annotated[
     Optional[Path], typer.Option("--shards", help="With --engine ray: folder for the Parquet shards (kept; default: a folder in the cache)")
 ]
-
-
-class Runtime(str, Enum):
-    """What runs a network: ONNX Runtime on CPUs where it is faster (auto), or always torch/onnx."""
-
-    auto = "auto"
-    onnx = "onnx"
-    torch = "torch"
-
-
 RuntimeOption = Annotated[
-    Runtime, typer.Option(help="auto (ONNX Runtime on a CPU when the model has a graph, else torch) | onnx | torch")
+    Runtime, typer.Option(
+        case_sensitive=False,
+        help="auto (ONNX Runtime on a CPU when the model has a graph, else torch) | onnx | torch",
+    )
 ]
+ImageFormatOption = Annotated[ImageFormat, typer.Option("--image-format", case_sensitive=False, help="jpeg | png | webp")]
 
 TrustDirOption = Annotated[
     Optional[Path], typer.Option(

@@ -11,6 +11,7 @@ import hashlib
 import io
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -43,6 +44,11 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".heic", ".heif"}
 )
 DEFAULT_MAX_PIXELS = 50_000_000
+"""The one default limit on decoded pixels (decompression bombs), for every command and the server."""
+
+ImageFormat = Literal["jpeg", "png", "webp"]
+"""The formats images are written in, spelled the same everywhere (the CLI accepts any case)."""
+FORMAT_SUFFIXES: dict[str, str] = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 """Above this many pixels an image is refused: large enough for any camera, small enough
 that a crafted file cannot exhaust memory."""
 

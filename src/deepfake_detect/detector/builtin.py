@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import DetectorError
 from .manifest import MANIFEST_FILE
 
-BUILTIN_DETECTOR = Path(str(files("deepfake_detect.detectors") / "default"))
+BUILTIN_DETECTOR = Path(str(files("deepfake_detect.builtin_detectors") / "default"))
 
 
 def builtin_detector() -> Path:

@@ -20,9 +20,9 @@ from ..inference.choice import choose_runtime
 from ..provenance import Provenance, ProvenanceReader, decide
 from ..runtime import json_safe, torch_device
 from .builtin import builtin_detector
-from .features_kind import DETECTOR_TRUSTED_TYPES
+from .kinds.features import DETECTOR_TRUSTED_TYPES
 from .folder import DetectorFolder, read_detector_folder
-from .model import ScoringModel
+from .kinds.base import ScoringModel
 
 if TYPE_CHECKING:
     import numpy as np

@@ -36,7 +36,7 @@ from ..errors import DetectorError
 from ..runtime import atomic_write_bytes, json_safe
 from .kinds import known_file_names, list_kinds, model_kind
 from .manifest import MANIFEST_FILE, Manifest, plain_file_name
-from .model import ModelKind
+from .kinds.base import ModelKind
 FORMAT_NAME = "deepfake_detect.detector"
 FORMAT_VERSION = 1
 """Bump when a folder written now could not be read by older code; load refuses other versions."""
@@ -138,7 +138,7 @@ def validate_manifest(raw: dict[str, Any], where: str | Path = MANIFEST_FILE) ->
     if kind is None and isinstance(raw.get("kind"), str):
         problems.append(f"kind: unknown detector kind '{raw['kind']}'; choose from: {', '.join(list_kinds())}")
     section = _validated(kind.schema, raw, problems) if kind else None
-    if manifest is not None and kind is not None:
+    if manifest is not None and kind is not None and section is not None:
         required = kind.required_files(manifest) + ([manifest.onnx.file] if manifest.onnx else [])
         problems += [f"files: lists no sha256 for {name}" for name in required if name not in manifest.files]
     if problems or manifest is None or kind is None or section is None:

@@ -1,9 +1,9 @@
 """The manifest schema every detector folder shares, whatever its kind.
 
-One `preprocess` block, a registered backbone, a finite threshold in [0, 1], and the files
+One `preprocess` block, a backbone (each kind checks that it knows it), a finite threshold in [0, 1], and the files
 (plain names directly inside the folder) with their sha256. Descriptive extras (training
 data, validation metrics, versions, ...) are kept as given. A kind adds its own fields with
-its own schema (see `detector.model.ModelKind`).
+its own schema (see `detector.kinds.base.ModelKind`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ..backbones import backbone_info
-from ..errors import UnknownNameError
 from ..transforms.preprocess import Preprocessing, PreprocessPolicy
-from .references import list_references
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "network.onnx"
@@ -25,17 +22,6 @@ ONNX_FILE = "network.onnx"
 def plain_file_name(name: str) -> str:
     if name in ("", ".", "..") or name.startswith(".") or any(c in name for c in "/\\\0") or name == MANIFEST_FILE:
         raise ValueError("must be a plain file name directly inside the detector folder")
-    return name
-
-
-def _known_backbone(name: str) -> str:
-    """A registered backbone, or a published reference network (kind "reference")."""
-    if name in list_references():
-        return name
-    try:
-        backbone_info(name)
-    except UnknownNameError as exc:
-        raise ValueError(str(exc)) from None
     return name
 
 
@@ -62,11 +48,12 @@ class PreprocessBlock(BaseModel):
 
 
 class BackboneBlock(BaseModel):
-    """The registered architecture; descriptive extras (weights source, dims) are kept."""
+    """The architecture; descriptive extras (weights source, dims) are kept. Which names are
+    known is the kind's to say (each kind's section validates its own backbone)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: Annotated[str, AfterValidator(_known_backbone)]
+    name: str
     weights_id: str = "bundled"
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DetectorError
 from .folder import read_detector_folder, write_detector_folder
-from .finetuned_kind import FINETUNED, probability_module
+from .kinds.finetuned import FINETUNED, probability_module
 from .manifest import ONNX_FILE
 
 if TYPE_CHECKING:

@@ -1,50 +1,34 @@
-"""Where the work runs: `local` (this process, the default, no extra dependency) or `ray`
-(a Ray cluster, or a local Ray instance; `pip install "deepfake-detect[ray]"`).
+"""Where the heavy work runs: one `Engine` protocol (extract, predict, make-fakes), one registry.
 
-The Ray engine gives the same results as the local one (same feature-cache keys and
-vectors, same predictions) from a fixed pool of actors that each load the model once:
+`local` (this process, the default, no extra dependency) and `ray` (a Ray cluster, or a local
+Ray instance; `pip install "deepfake-detect[ray]"`) give the same results: the same feature
+cache keys and vectors, the same predictions, the same fakes folder. A command asks for
+`get_engine(name, EngineOptions(...))` and calls it; it never branches on the name. Adding an
+engine is one module with a class like `local.LocalEngine` plus its line in `ENGINES` below,
+as Ray registers its joblib backend.
 
-    from deepfake_detect.engines import BackboneRecipe, extract_with_ray, predict_with_ray
-
-Importing this package does not import Ray; the functions do, and say how to install it.
+Importing this package does not import Ray; the Ray engine's jobs do, and say how to install it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from ..registry import Registry
+from .base import Engine, EngineOptions, ExtractJob, FakesJob
+from .local import LocalEngine
+from .ray import RayEngine
 
-from ..errors import UnknownNameError
-
-if TYPE_CHECKING:
-    from .extract import BackboneRecipe, extract_with_ray
-    from .fakes import make_fakes_with_ray
-    from .predict import ScoringJob, predict_with_ray, read_predictions
-
-Engine = Literal["local", "ray"]
-ENGINES: tuple[str, ...] = ("local", "ray")
-
-__all__ = [
-    "ENGINES", "Engine", "check_engine", "BackboneRecipe", "extract_with_ray", "ScoringJob", "predict_with_ray",
-    "read_predictions", "make_fakes_with_ray",
-]
-
-_LAZY = {
-    "BackboneRecipe": "extract", "extract_with_ray": "extract",
-    "ScoringJob": "predict", "predict_with_ray": "predict", "read_predictions": "predict",
-    "make_fakes_with_ray": "fakes",
-}
+ENGINES: Registry[type] = Registry("engine")
+ENGINES.add(LocalEngine.name, LocalEngine)
+ENGINES.add(RayEngine.name, RayEngine)
 
 
-def check_engine(name: str) -> Engine:
-    """`name` if it is an engine, else a one-line `UnknownNameError`."""
-    if name not in ENGINES:
-        raise UnknownNameError("engine", name, ENGINES)
-    return name  # type: ignore[return-value]
+def list_engines() -> list[str]:
+    return ENGINES.names()
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
+def get_engine(name: str, options: EngineOptions | None = None) -> Engine:
+    """The engine registered as `name`, set up with `options`; an unknown name is one line."""
+    return ENGINES[name](options or EngineOptions())
 
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(name)
+
+__all__ = ["ENGINES", "Engine", "EngineOptions", "ExtractJob", "FakesJob", "get_engine", "list_engines"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .shards import JobListing
 
 RAY_MISSING = 'the Ray engine needs Ray: pip install "deepfake-detect[ray]" (or pip install "ray[data]")'
-RESULT_COLUMNS = ("batch", "done", "bad", "worker")
+BATCH_RESULT_COLUMNS = ("batch", "done", "bad", "worker")
 """One row per finished batch: its index, images embedded or scored, the messages of the
 files it could not use, and the worker's process id."""
 
@@ -119,7 +119,7 @@ def run_listing(
 
     `worker(**worker_kwargs, threads=...)` is built once per actor (and again if Ray replaces
     it); calling it with a one-row pyarrow table (batch, paths, ids) writes that batch's
-    shard and returns a result row (`RESULT_COLUMNS`). The driver only counts and warns:
+    shard and returns a result row (`BATCH_RESULT_COLUMNS`). The driver only counts and warns:
     `on_bad(message)` per unusable file as its batch finishes, `on_batch(row)` per batch.
     """
     if not listing.todo_batches:
@@ -167,7 +167,7 @@ def _listing_refs(ray: Any, listing: JobListing) -> list[Any]:
 
 
 def batch_result(batch: int, done: int, bad: list[str]) -> Any:
-    """What a worker returns for a finished batch (`RESULT_COLUMNS`), as a pyarrow table."""
+    """What a worker returns for a finished batch (`BATCH_RESULT_COLUMNS`), as a pyarrow table."""
     import pyarrow as pa
 
     from .shards import arrow_text

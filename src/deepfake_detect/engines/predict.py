@@ -28,9 +28,6 @@ from .facts import file_facts
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCORE_COLUMNS = ("index", "path", "image_id", "detector", "probability", "verdict", "error")
-
-
 def detector_id(folder: str | Path) -> str:
     """The detector's identity: a hash of its manifest, which lists the sha256 of every file."""
     path = Path(folder) / MANIFEST_FILE

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from ..errors import DetectorError
 
 RANKING_KEYS = ("ap", "auc", "auc_low", "auc_high", "best_accuracy", "tpr_at_5fpr", "eer")
 """Metrics that compare fakes with reals, hence undefined when one class is missing."""
@@ -145,3 +149,31 @@ def _grouped_auc(fakes: np.ndarray, reals: np.ndarray) -> np.ndarray:
     pairs = fakes.sum(axis=1) * reals.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(pairs > 0, wins / pairs, np.nan)
+
+
+def threshold_for_fpr(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> float:
+    """The lowest threshold at which at most `target_fpr` of the real images score above it.
+
+    Verdicts are "fake" when score > threshold, so a real image scoring exactly the
+    threshold is not a false alarm. The lowest such threshold catches the most fakes.
+    """
+    reals = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(labels) == 0])
+    if len(reals) == 0:
+        raise DetectorError("cannot target a false-positive rate without real images in the validation split")
+    allowed = int(np.floor(target_fpr * len(reals) + 1e-9))
+    return float(reals[len(reals) - allowed - 1]) if allowed < len(reals) else 0.0
+
+
+def threshold_rule(scores: np.ndarray, labels: np.ndarray, target_fpr: float | None) -> dict[str, Any]:
+    if target_fpr is None:
+        return {"rule": "default", "threshold": 0.5}
+    threshold = threshold_for_fpr(scores, labels, target_fpr)
+    reals = np.asarray(scores)[np.asarray(labels) == 0]
+    return {
+        "rule": "target_fpr",
+        "target_fpr": target_fpr,
+        "threshold": threshold,
+        "validation_fpr": float(np.mean(reals > threshold)),
+        "validation_reals": int(len(reals)),
+        "note": "FPR resolution is 1/validation_reals; more real validation images give a finer threshold",
+    }

@@ -1,9 +1,13 @@
-"""Aligned real/fake pairs: `make_fakes(reals, out, generators)` (see `fakes.make`)."""
+"""Aligned real/fake pairs: `make_fakes(reals, out, generators)` (see `fakes.make`).
 
-from .layout import MANIFEST, MANIFEST_COLUMNS, PairSettings
-from .make import FakesPlan, FakesSummary, Job, build_generators, make_fakes, make_pairs, pending_jobs, plan_fakes, real_images
+Names are resolved on first use, so the command line can name the pair formats (`layout`)
+without importing the generators (torch).
+"""
 
-__all__ = [
-    "MANIFEST", "MANIFEST_COLUMNS", "FakesPlan", "FakesSummary", "Job", "PairSettings", "build_generators", "make_fakes",
-    "make_pairs", "pending_jobs", "plan_fakes", "real_images",
-]
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "layout": ["MANIFEST", "MANIFEST_COLUMNS", "PairFormat", "PairSettings"],
+    "make": ["FakesPlan", "FakesSummary", "Job", "build_generators", "make_fakes", "make_pairs", "pending_jobs", "plan_fakes",
+             "real_images"],
+})

@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..data.images import FORMAT_SUFFIXES
 from ..errors import OutputError
 from ..runtime import atomic_write_text, json_safe, versions
 
 MANIFEST = "manifest.csv"
 SETTINGS = "fakes.json"
 MANIFEST_COLUMNS = ("path", "label", "generator", "group")
-SUFFIXES = {"png": ".png", "jpeg": ".jpg"}
-
-ImageFormat = Literal["png", "jpeg"]
+PairFormat = Literal["png", "jpeg"]
+"""How pairs are encoded: lossless, or JPEG for both classes alike (a subset of `data.images.ImageFormat`)."""
 SmallPolicy = Literal["skip", "resize"]
 
 
@@ -33,13 +33,13 @@ class PairSettings:
     """Everything that decides the pixels and bytes of a pair; fixed for the life of a folder."""
 
     size: int
-    image_format: ImageFormat
+    image_format: PairFormat
     quality: int | None
     small: SmallPolicy
 
     @property
     def suffix(self) -> str:
-        return SUFFIXES[self.image_format]
+        return FORMAT_SUFFIXES[self.image_format]
 
 
 def real_path(out: Path, image_id: str, settings: PairSettings) -> Path:

@@ -24,7 +24,7 @@ from ..errors import BadImage, DatasetError, OutputError, UserError
 from ..generators import create_generator, generator_info
 from ..generators.module import SIDE_MULTIPLE
 from ..runtime import atomic_write_bytes
-from .layout import ImageFormat, PairSettings, SmallPolicy, check_settings, fake_path, real_path, write_manifest
+from .layout import PairFormat, PairSettings, SmallPolicy, check_settings, fake_path, real_path, write_manifest
 
 DatasetSource = str | Path | list[str | Path]
 WeightsOption = str | Path | Mapping[str, str | Path] | None
@@ -66,7 +66,7 @@ def make_fakes(
     size: int = 256,
     weights: WeightsOption = None,
     *,
-    image_format: ImageFormat = "png",
+    image_format: PairFormat = "png",
     quality: int = 95,
     small: SmallPolicy = "skip",
     max_images: int | None = None,
@@ -141,7 +141,7 @@ def build_generators(names: Sequence[str], weights: Mapping[str, str | Path | No
 
 def plan_fakes(
     reals: DatasetSource, out: str | Path, generators: Sequence[str], size: int = 256, weights: WeightsOption = None,
-    *, image_format: ImageFormat = "png", quality: int = 95, small: SmallPolicy = "skip",
+    *, image_format: PairFormat = "png", quality: int = 95, small: SmallPolicy = "skip",
     max_images: int | None = None, seed: int = 0, data_root: str | Path | None = None,
     on_bad: Callable[[str], None] | None = None,
 ) -> FakesPlan:

@@ -7,17 +7,9 @@ is `deepfake_detect.backbones.finetuned.FinetuneNetwork`. Names are resolved on 
 the command line does not pull in more than it needs.
 """
 
-from importlib import import_module
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "FinetuneConfig": "config",
-    "FinetuneResult": "train",
-    "run_finetune": "train",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "config": ["FinetuneConfig"],
+    "train": ["FinetuneResult", "run_finetune"],
+})

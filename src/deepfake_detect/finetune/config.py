@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..backbones import list_finetunable
+from ..data.images import DEFAULT_MAX_PIXELS
 
 
 class AugmentSpec(BaseModel):
@@ -87,7 +88,7 @@ class FinetuneConfig(BaseModel):
     max_per_class: int | None = Field(None, ge=1)
     workers: int | None = Field(None, ge=0)
     data_root: str | None = None
-    max_pixels: int = Field(50_000_000, ge=1)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     bootstrap: int = Field(1000, ge=0)
     target_fpr: float = Field(0.05, gt=0, lt=1, description="the exported detector's threshold lets at most this "
                               "share of the validation reals score above it (as `train --target-fpr`)")

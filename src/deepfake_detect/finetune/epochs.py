@@ -120,7 +120,7 @@ def validation_threshold(trainer: Trainer, splits: Splits, config: FinetuneConfi
     """The threshold rule of the network as it is now (the best epoch's weights): at most
     `config.target_fpr` of the validation reals above it, as `train --target-fpr` sets it.
     A softmax's own 0.5 can sit anywhere on a ranking: AUC 0.95 with accuracy 0.50."""
-    from ..detector.train import threshold_rule
+    from ..evaluate.metrics import threshold_rule
 
     images = evaluation_images(splits.val, config, preprocessing(config, trainer.network.info))
     y_true, y_score, _ = validation_scores(trainer, images, config, config.decoding_workers(), BadFileReporter(log.warning))

@@ -1,5 +1,5 @@
 """A fine-tuning run's evaluation: its exported detector on the held-out split, extra test
-sets and degraded copies, through `detector.evaluation` (the one scoring path: `Detector`).
+sets and degraded copies, through `scoring.cells` (the one scoring path: `Detector`).
 
 Cells are recorded in the run's ledger as they finish, so an interrupted evaluation resumes
 where it stopped; results.csv has the grid's columns, so the report shows both approaches.
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..data import Dataset, ImageRecord
 from ..detector.detector import Detector
-from ..detector.evaluation import DetectorCell, TrainingFacts, evaluate_detector_cells
+from ..scoring.cells import DetectorCell, TrainingFacts, evaluate_detector_cells
 from ..runs import Ledger, write_results
 from ..transforms.degrade import ROBUSTNESS_LEVELS, Degradation
 from .config import FinetuneConfig

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..backbones.finetuned import FinetuneNetwork, weights_bytes
-from ..detector.network_kind import WEIGHTS_FILE
+from ..detector.kinds.network import WEIGHTS_FILE
 from ..detector.folder import write_detector_folder
 from ..detector.onnx_export import finetuned_with_onnx
 from ..runtime import versions

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import look_up
+from ..registry import Registry
 from .info import Factory, GeneratorInfo, WeightsArg
 from .weights import describe_files, resolve_weights
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .module import ImageGenerator
 
 
-_REGISTRY: dict[str, GeneratorInfo] = {}
+_REGISTRY: Registry[GeneratorInfo] = Registry("generator")
 
 
 def register_generator(
@@ -43,21 +43,13 @@ def register_generator(
     choice the generator itself makes (the simulated kernels).
     """
 
-    def decorate(factory: Factory) -> Factory:
-        name = factory.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"generator '{name}' registered twice")
-        _REGISTRY[name] = GeneratorInfo(
-            name, factory, description, family, latent_channels, weights_files,
-            weights_url, weights_env, licence, in_all,
-        )
-        return factory
-
-    return decorate
+    return _REGISTRY.register(lambda name, factory: GeneratorInfo(
+        name, factory, description, family, latent_channels, weights_files, weights_url, weights_env, licence, in_all,
+    ))
 
 
 def list_generators() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def default_generators() -> list[str]:
@@ -66,7 +58,7 @@ def default_generators() -> list[str]:
 
 
 def generator_info(name: str) -> GeneratorInfo:
-    return look_up(_REGISTRY, "generator", name)
+    return _REGISTRY[name]
 
 
 def create_generator(name: str, weights: WeightsArg = None, seed: int = 0) -> ImageGenerator:

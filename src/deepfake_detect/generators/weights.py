@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import os
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 from typing import TYPE_CHECKING
 
+from ..backbones.download import download_file, hub_checkpoints
 from ..backbones.registry import read_state_dict
 from ..errors import WeightsError
-from ..runtime import atomic_write_bytes, sha256_of
+from ..runtime import sha256_of
 from .info import GeneratorInfo, WeightsArg
 
 if TYPE_CHECKING:
     from torch import nn
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth")
-DOWNLOAD_TIMEOUT_SECONDS = 20
 
 
 def resolve_weights(info: GeneratorInfo, weights: WeightsArg) -> dict[str, Path]:
@@ -42,9 +41,7 @@ def resolve_weights(info: GeneratorInfo, weights: WeightsArg) -> dict[str, Path]
 
 def download_dir(info: GeneratorInfo) -> Path:
     """The torch hub cache (`$TORCH_HOME/hub/checkpoints/<family>`), shared with other tools."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / info.family
+    return hub_checkpoints() / info.family
 
 
 def download(info: GeneratorInfo, stem: str, folder: Path) -> Path:
@@ -53,15 +50,13 @@ def download(info: GeneratorInfo, stem: str, folder: Path) -> Path:
     url = info.download_url(stem)
     target = folder / f"{stem}{PurePosixPath(urlparse(url).path).suffix or '.pth'}"
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            data = response.read()
+        return download_file(url, target)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(
             f"generator '{info.name}' needs {target.name} and could not download it from {url} ({reason}); "
             f"offline, get the file yourself and pass --weights FOLDER or set {info.weights_env}"
         ) from None
-    return atomic_write_bytes(target, data)
 
 
 def describe_files(files: dict[str, Path]) -> str:

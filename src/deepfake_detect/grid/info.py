@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..config import GridConfig
+from ..grid.config import GridConfig
 from ..runtime import best_device, cpu_cores, versions
 
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config import GridConfig, Step
+from ..grid.config import GridConfig, Step
 from ..evaluate.protocols import (
     FeatureTable,
     Task,

@@ -15,7 +15,7 @@ from ..evaluate.protocols import FeatureTable, TestSet, within_tasks
 from ..features import FeatureCache, load_features
 from ..runs.schema import higher_is_better
 from ..transforms import Degradation
-from ..config import GridConfig
+from ..grid.config import GridConfig
 from ..runs import Ledger
 from ..transforms import TransformSpec
 from .plan import Method, Planner

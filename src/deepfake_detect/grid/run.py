@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import GridConfig, config_yaml, resolve_paths, transform_label
+from ..grid.config import GridConfig, config_yaml, resolve_paths, transform_label
 from ..progress import progress_bar
 from ..data import Dataset, load_dataset
 from ..evaluate.protocols import FeatureTable
@@ -143,7 +143,7 @@ class Grid:
 
     def evaluate_finetuned(self, datasets: dict[str, Dataset]) -> None:
         """Fine-tuned and reference detectors on the grid's own test sets, into the same ledger."""
-        from ..detector.evaluation import evaluate_finetuned_detector
+        from .detectors import evaluate_finetuned_detector
 
         for label, detector_dir in self.config.detector_entries():
             self.planner.planned += evaluate_finetuned_detector(Path(detector_dir), datasets, self.config, self.ledger,

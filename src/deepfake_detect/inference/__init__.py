@@ -9,23 +9,12 @@ Layers inside (torch is imported only by `export`, which runs where torch is alr
 - `graphs`: the exported graphs of backbones, cached on disk by (backbone, weights hash, size).
 """
 
-from importlib import import_module
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "Runtime": "choice",
-    "RUNTIMES": "choice",
-    "choose_runtime": "choice",
-    "cuda_present": "choice",
-    "onnxruntime_available": "choice",
-    "OnnxNetwork": "session",
-    "prefetched_batches": "batches",
-    "export_onnx": "export",
-    "backbone_graph": "graphs",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "choice": ["Runtime", "RUNTIMES", "choose_runtime", "cuda_present", "onnxruntime_available"],
+    "session": ["OnnxNetwork"],
+    "batches": ["prefetched_batches"],
+    "export": ["export_onnx"],
+    "graphs": ["backbone_graph"],
+})

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from ..errors import UserError
 
 Runtime = Literal["auto", "onnx", "torch"]
-RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 
 def onnxruntime_available() -> bool:

@@ -11,27 +11,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..classify.params import set_checked_params
-from ..errors import look_up
+from ..registry import Registry
 
 if TYPE_CHECKING:  # the families import sklearn; this module alone does not
     from sklearn.base import TransformerMixin
 
 Factory = Callable[[], "TransformerMixin"]
 
-_REGISTRY: dict[str, Factory] = {}
+_REGISTRY: Registry[Factory] = Registry("reducer")
 
 
 def register_reducer(factory: Factory) -> Factory:
     """Register `factory` under its function name."""
-    name = factory.__name__
-    if name in _REGISTRY:
-        raise ValueError(f"reducer '{name}' registered twice")
-    _REGISTRY[name] = factory
-    return factory
+    return _REGISTRY.register()(factory)
 
 
 def list_reducers() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_reducer(name: str, **params) -> TransformerMixin:
@@ -41,7 +37,7 @@ def create_reducer(name: str, **params) -> TransformerMixin:
     type is a one-line ConfigError naming the valid ones, so a typo in a config file fails
     before hours of feature extraction, not silently.
     """
-    factory = look_up(_REGISTRY, "reducer", name)
+    factory = _REGISTRY[name]
     return set_checked_params("reducer", name, factory(), params, deep=False)
 
 

@@ -39,11 +39,6 @@ def scores_path(run_dir: Path, cell_id: str) -> Path:
     return Path(run_dir) / SCORES_DIR / f"{cell_id}.npz"
 
 
-def is_run_folder(run_dir: Path) -> bool:
-    """True when `run_dir` holds a results table (a finished or re-reported run)."""
-    return (Path(run_dir) / RESULTS_CSV).is_file()
-
-
 def results_frame(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """Rows (dicts or a frame) as a DataFrame with exactly the schema's columns, in order."""
     import pandas as pd

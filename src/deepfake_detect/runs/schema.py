@@ -8,7 +8,6 @@ row with a column the schema does not know, so nothing is dropped silently.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +71,6 @@ RESULT_COLUMNS: list[str] = [
 ]
 """The column order of results.csv: keys, score metrics, measurements, class counts."""
 
-PROTOCOLS: tuple[str, ...] = ("within", "cross", "logo", "lodo", "robustness")
-APPROACHES: tuple[str, ...] = ("features", "finetune")
 NO_PERTURBATION = "none"
 
 
@@ -115,6 +112,3 @@ def _plain(value: Any) -> Any:
             return value
     return value
 
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

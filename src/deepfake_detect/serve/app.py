@@ -33,17 +33,15 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
-from ..data.images import ALLOWED_FORMATS, BadImage, decode_rgb
+from ..data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, BadImage, decode_rgb
 from ..detector import Detector
 from ..detector.detector import NOT_FINITE
 from ..provenance import VERDICT_MEANINGS, Provenance, Verdict
 from ..runtime import json_safe
 
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
-"""Enough for a 40-megapixel camera; a bigger upload is more likely a bomb than a photo."""
 DEFAULT_MAX_REQUEST_PIXELS = 100_000_000
-"""Decoded pixels of all images in one request together (about 2.5 of the largest photos)."""
+"""Decoded pixels of all images in one request together (two of the largest images `DEFAULT_MAX_PIXELS` allows)."""
 DEFAULT_MAX_FILES = 16
 DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_QUEUED_IMAGES = 128

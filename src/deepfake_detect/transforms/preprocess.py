@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import numpy as np
 from PIL import Image
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 PreprocessPolicy = Literal["resize", "center_crop", "patches"]
-PREPROCESS_POLICIES: tuple[str, ...] = ("resize", "center_crop", "patches")
+PREPROCESS_POLICIES: tuple[str, ...] = get_args(PreprocessPolicy)
 PATCH_COUNT = 5
 """Crops per image under `patches`: the four corners and the centre (torchvision's FiveCrop)."""
 PREPROCESS_VERSION = "pil1+mirror"

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..errors import DetectorError, UnknownNameError
-from .manifest import ONNX_FILE
-from .model import ModelKind
+from ...errors import DetectorError, UnknownNameError
+from ..manifest import ONNX_FILE
+from .base import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from ..inference.session import OnnxNetwork
-    from .manifest import Manifest
+    from ...inference.session import OnnxNetwork
+    from ..manifest import Manifest
 
 FakeColumn = Callable[["np.ndarray"], "np.ndarray"]
 """The probability module's output (N, ...) -> P(fake) per image (N,)."""
@@ -123,7 +123,7 @@ def network_model_kind(
         return NetworkModel(network, module, fake_column, manifest, device)
 
     def load_onnx(manifest: Manifest, _: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxNetworkModel:
-        from ..inference.session import OnnxNetwork
+        from ...inference.session import OnnxNetwork
 
         graph = manifest.onnx.file
         return OnnxNetworkModel(OnnxNetwork(files[graph], threads, graph), fake_column, manifest)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..backbones import check_arch
-from .network_kind import NetworkSection, network_model_kind
+from ...backbones import check_arch
+from .network import NetworkSection, network_model_kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +36,7 @@ def fake_column(probabilities: np.ndarray) -> np.ndarray:
 
 def _build(name: str) -> torch.nn.Module:
     """Random init (nothing downloaded): every weight is then overwritten strictly."""
-    from ..backbones.finetuned import build_finetune_network
+    from ...backbones.finetuned import build_finetune_network
 
     return build_finetune_network(name, "random")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import look_up
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,7 +39,7 @@ class ReferenceNetwork:
 
 
 def _build_ferretnet_s(weights: str | Path) -> nn.Module:
-    from ..backbones.ferretnet import build_ferretnet
+    from .ferretnet import build_ferretnet
 
     return build_ferretnet(weights)
 
@@ -48,8 +48,8 @@ _FERRET_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _FERRET_STD = (0.26862954, 0.26130258, 0.27577711)
 """CLIP's mean/std, as `backbones.ferretnet` (which imports torch) has them; a test checks both agree."""
 
-_REFERENCES: dict[str, ReferenceNetwork] = {
-    "ferretnet_s": ReferenceNetwork(
+_REFERENCES: Registry[ReferenceNetwork] = Registry("reference detector")
+_REFERENCES.add("ferretnet_s", ReferenceNetwork(
         name="ferretnet_s",
         title="FerretNet-S (NeurIPS 2025), 126 k parameters, trained on ProGAN images",
         license="Apache-2.0",
@@ -61,13 +61,12 @@ _REFERENCES: dict[str, ReferenceNetwork] = {
         std=_FERRET_STD,
         build=_build_ferretnet_s,
         onnx_unavailable="its 3x3 median (torch.median) has no ONNX opset-17 export",
-    ),
-}
+))
 
 
 def list_references() -> list[str]:
-    return sorted(_REFERENCES)
+    return _REFERENCES.names()
 
 
 def reference_network(name: str) -> ReferenceNetwork:
-    return look_up(_REFERENCES, "reference detector", name)
+    return _REFERENCES[name]

@@ -1,7 +1,7 @@
 """Evaluating a saved detector folder on test cells: the one way a fine-tuned network is scored.
 
-Both a fine-tuning run (on its held-out split, extra test sets and degraded copies) and the
-grid's `finetuned:` entries (on the grid's own splits) score through `Detector.predict_paths`,
+A fine-tuning run (on its held-out split, extra test sets and degraded copies), the grid's
+`finetuned:` entries (`grid.detectors`, on the grid's own splits), `calibrate` and `adapt` score through `Detector.predict_paths`,
 exactly as `predict` and `serve` do, build rows with `runs.schema` and record each finished
 cell in the run's `runs.Ledger`. A cell's id hashes what decides its result (the detector's
 file digests, threshold and preprocessing, the test images, the degradation, seed and
@@ -17,23 +17,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..progress import progress_bar
-from ..data import Dataset, ImageRecord
+from ..data import ImageRecord
 from ..evaluate.metrics import compute_metrics
-from ..evaluate.splits import split_by_id
 from ..runs import Ledger, cell_id
+from ..detector.detector import Detector
 from ..transforms.degrade import Degradation
-from .detector import Detector
 
 log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from ..config import GridConfig
 
 
 @dataclass(frozen=True)
@@ -157,38 +151,3 @@ def evaluate_detector_cells(
                                f"{label or detector.spec.backbone.name} on {cell.label()}", on_bad)
         ledger.append(detector_row(detector, cell, facts, scored, bootstrap, label), scored.y_true, scored.scores)
     return ids
-
-
-# --- the grid's `finetuned:` entries --------------------------------------------------------------
-
-
-def grid_cells(detector: Detector, datasets: dict[str, Dataset], config: GridConfig) -> tuple[list[DetectorCell], TrainingFacts]:
-    """The within split (same seed, same content-disjoint split) of the set the detector was
-    trained on, if the grid has it, and every other dataset whole (cross)."""
-    training_data = detector.manifest.get("training_data") or {}
-    trained_on = str(training_data.get("name") or "")
-    counts = (training_data.get("counts") or {}).get("train") or {}
-    within = config.protocols.within
-    seed = within.seeds[0] if within else config.seed
-    cells = []
-    for name, dataset in datasets.items():
-        if name == trained_on and within:
-            test_rows = split_by_id(dataset.labels, dataset.ids, within.test_size, seed, dataset.groups)[1]
-            cells.append(DetectorCell("within", name, [dataset.records[i] for i in test_rows]))
-        else:
-            cells.append(DetectorCell("cross", name, list(dataset.records)))
-    facts = TrainingFacts(trained_on or detector.spec.backbone.name, seed, int(sum(counts.values())))
-    return cells, facts
-
-
-def evaluate_finetuned_detector(
-    detector_dir: Path, datasets: dict[str, Dataset], config: GridConfig, ledger: Ledger, label: str | None = None
-) -> list[str]:
-    """Score a saved detector on the grid's datasets, recording each cell in `ledger`.
-
-    Returns the cell ids in order (finished ones are skipped, not rescored); its fit time is
-    in the fine-tuning run's own run.json, so `fit_seconds` is NaN here.
-    """
-    detector = Detector.load(detector_dir)
-    cells, facts = grid_cells(detector, datasets, config)
-    return evaluate_detector_cells(detector, cells, facts, ledger, config.bootstrap, config.batch_size, label=label)

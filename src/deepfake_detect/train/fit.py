@@ -20,12 +20,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DetectorError, UserError
+from ..evaluate.metrics import threshold_rule
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
-from .features_kind import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
-from .folder import read_detector_folder, write_detector_folder
-from .onnx_export import with_onnx
+from ..detector.kinds.features import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
+from ..detector.folder import read_detector_folder, write_detector_folder
+from ..detector.onnx_export import with_onnx
 
 Calibration = Literal["sigmoid", "isotonic"]
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
@@ -74,34 +75,6 @@ class Features:
 
 
 # --- threshold -------------------------------------------------------------------------------
-
-
-def threshold_for_fpr(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> float:
-    """The lowest threshold at which at most `target_fpr` of the real images score above it.
-
-    Verdicts are "fake" when score > threshold, so a real image scoring exactly the
-    threshold is not a false alarm. The lowest such threshold catches the most fakes.
-    """
-    reals = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(labels) == 0])
-    if len(reals) == 0:
-        raise DetectorError("cannot target a false-positive rate without real images in the validation split")
-    allowed = int(np.floor(target_fpr * len(reals) + 1e-9))
-    return float(reals[len(reals) - allowed - 1]) if allowed < len(reals) else 0.0
-
-
-def threshold_rule(scores: np.ndarray, labels: np.ndarray, target_fpr: float | None) -> dict[str, Any]:
-    if target_fpr is None:
-        return {"rule": "default", "threshold": 0.5}
-    threshold = threshold_for_fpr(scores, labels, target_fpr)
-    reals = np.asarray(scores)[np.asarray(labels) == 0]
-    return {
-        "rule": "target_fpr",
-        "target_fpr": target_fpr,
-        "threshold": threshold,
-        "validation_fpr": float(np.mean(reals > threshold)),
-        "validation_reals": int(len(reals)),
-        "note": "FPR resolution is 1/validation_reals; more real validation images give a finer threshold",
-    }
 
 
 # --- features ----------------------------------------------------------------------------------
@@ -357,7 +330,7 @@ def best_grid_method(run_dir: Path) -> tuple[dict[str, str], float, int]:
 
 def plan_from_grid(run_dir: str | Path, **overrides: Any) -> TrainingPlan:
     """The training plan of a grid run's best cell, with the run's own settings and cache."""
-    from ..config import ConfigError, load_config, registry_name
+    from ..grid.config import ConfigError, load_config, registry_name
 
     run_dir = Path(run_dir)
     method, mean_auc, n_seeds = best_grid_method(run_dir)

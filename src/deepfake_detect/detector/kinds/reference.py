@@ -1,17 +1,17 @@
-"""Detector kind "reference": a published detector network (see `detector.references`).
+"""Detector kind "reference": a published detector network (see `backbones.reference_networks`).
 
 Its one logit per image goes through a sigmoid: P(generated), the published reading. The
 folder carries the converted weights (safetensors, loaded strictly into the architecture the
 manifest names) and, where the exporter can express it, the same network as ONNX. Written by
-`detector.reference.make_reference_detector` and by `adapt`.
+`convert.checkpoint.make_reference_detector` and by `adapt`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .network_kind import NetworkSection, network_model_kind
-from .references import reference_network
+from .network import NetworkSection, network_model_kind
+from ...backbones.reference_networks import reference_network
 
 if TYPE_CHECKING:
     import numpy as np

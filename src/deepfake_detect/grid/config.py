@@ -19,11 +19,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, UnknownNameError, UserError
-from .runtime import atomic_write_text
-from .transforms import TransformSpec
-from .transforms.degrade import ROBUSTNESS_LEVELS
-from .transforms.preprocess import PreprocessPolicy
+from ..errors import ConfigError, UnknownNameError, UserError
+from ..transforms import TransformSpec
+from ..transforms.degrade import ROBUSTNESS_LEVELS
+from ..transforms.preprocess import PreprocessPolicy
 
 LABEL_SEPARATOR = "@"
 """In a method label, what comes before it names the registry entry."""
@@ -102,6 +101,7 @@ class RobustnessProtocol(Strict):
 
 class Protocols(Strict):
     within: WithinProtocol | None = WithinProtocol()
+    """A split of each dataset; `false` (or null) switches it off like logo/lodo, `true` is the default split."""
     cross: bool | dict[str, list[str]] = True
     """True: train on each dataset, test on every other. A mapping `train: [test, ...]` keeps only
     those pairs (when a training set holds another set's reals, testing there would not be fair)."""
@@ -109,6 +109,14 @@ class Protocols(Strict):
     lodo: bool = False
     """Leave one dataset out: train on all the other datasets pooled, test on it (three or more)."""
     robustness: RobustnessProtocol | None = None
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_as_switch(cls, value: Any) -> Any:
+        """`within: false` / `within: true`, as the other protocols are switched."""
+        if value is False:
+            return None
+        return WithinProtocol() if value is True else value
 
 
 class GridConfig(Strict):
@@ -166,8 +174,8 @@ class GridConfig(Strict):
     @model_validator(mode="after")
     def _check_everything(self) -> GridConfig:
         """Names first (cheap: no scikit-learn, no torch), then parameters (builds estimators)."""
-        from .backbones import backbone_info
-        from .classify import list_classifiers
+        from ..backbones import backbone_info
+        from ..classify import list_classifiers
 
         if not self.datasets:
             raise ValueError("no datasets named")
@@ -189,8 +197,8 @@ class GridConfig(Strict):
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ValueError(f"transforms: {', '.join(duplicates)} given twice (labels must differ)")
-        from .evaluate.protocols import LODO_PREFIX  # after the cheap checks: these import sklearn
-        from .reduce import list_reducers
+        from ..evaluate.protocols import LODO_PREFIX  # after the cheap checks: these import sklearn
+        from ..reduce import list_reducers
 
         clashing = [name for name in self.datasets if name.startswith(LODO_PREFIX)] if self.protocols.lodo else []
         if clashing:
@@ -203,8 +211,8 @@ class GridConfig(Strict):
         return self
 
     def _check_parameters(self) -> None:
-        from .classify import create_classifier
-        from .reduce import create_reducer
+        from ..classify import create_classifier
+        from ..reduce import create_reducer
 
         for step in self.reduction_steps():
             create_reducer(step.name, **step.params)
@@ -304,7 +312,7 @@ def resolve_paths(config: GridConfig, base: Path) -> GridConfig:
     """Relative dataset, weights and cache paths are relative to the config file."""
 
     def resolve(value: str) -> str:
-        from .data import NAMED_DATASETS
+        from ..data import NAMED_DATASETS
 
         if value in NAMED_DATASETS or value in ("pretrained", "random") or Path(value).is_absolute():
             return value
@@ -328,6 +336,3 @@ def config_yaml(config: GridConfig) -> str:
     """The config as YAML that `load_config` reads back to the same settings."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
-
-def dump_config(config: GridConfig, path: Path) -> None:
-    atomic_write_text(path, config_yaml(config))

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from ..errors import look_up
-from .features_kind import FEATURES
-from .finetuned_kind import FINETUNED
-from .model import ModelKind
-from .reference_kind import REFERENCE
+from .features import FEATURES
+from .finetuned import FINETUNED
+from .base import ModelKind
+from .reference import REFERENCE
+from ...registry import Registry
 
-_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (FEATURES, FINETUNED, REFERENCE)}
+_KINDS: Registry[ModelKind] = Registry("detector kind")
+for _kind in (FEATURES, FINETUNED, REFERENCE):
+    _KINDS.add(_kind.name, _kind)
 
 
 def list_kinds() -> list[str]:
-    return sorted(_KINDS)
+    return _KINDS.names()
 
 
 def model_kind(name: str) -> ModelKind:
-    return look_up(_KINDS, "detector kind", name)
+    return _KINDS[name]
 
 
 def known_file_names() -> set[str]:

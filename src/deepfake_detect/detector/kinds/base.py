@@ -1,7 +1,7 @@
 """What a detector kind is: a manifest section it validates, the files it needs, a scoring model.
 
 A kind ("features", "finetune", and later others such as a reference network) is one
-`ModelKind` value registered in `detector/kinds.py`. The folder module validates the common
+`ModelKind` value registered in `detector/kinds/__init__.py`. The folder module validates the common
 manifest, asks the kind for its own schema and required files, verifies every file's bytes,
 and only then hands those bytes to `ModelKind.load`: a kind never opens a file itself.
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from .manifest import Manifest
+    from ..manifest import Manifest
 
 
 class ScoringModel(Protocol):

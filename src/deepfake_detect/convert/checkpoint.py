@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..runtime import sha256_of, versions
-from .folder import write_detector_folder
-from .onnx_export import with_onnx
-from .network_kind import WEIGHTS_FILE
-from .reference_kind import ONNX_OUTPUT, probability_module
-from .references import ReferenceNetwork, reference_network
+from ..detector.folder import write_detector_folder
+from ..detector.onnx_export import with_onnx
+from ..detector.kinds.network import WEIGHTS_FILE
+from ..detector.kinds.reference import ONNX_OUTPUT, probability_module
+from ..backbones.reference_networks import ReferenceNetwork, reference_network
 
 if TYPE_CHECKING:
     from torch import nn

@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from ..backbones import backbone_info
-from ..errors import DetectorError, UnknownNameError, UntrustedModelError
-from ..inference.session import OnnxNetwork
-from ..transforms.preprocess import embed_crops
-from .manifest import ONNX_FILE
-from .model import ModelKind
+from ...backbones import backbone_info
+from ...errors import DetectorError, UnknownNameError, UntrustedModelError
+from ...inference.session import OnnxNetwork
+from ...transforms.preprocess import embed_crops
+from ..manifest import ONNX_FILE
+from .base import ModelKind
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from .manifest import Manifest
+    from ..manifest import Manifest
 
 MODEL_FILE = "model.skops"
 BACKBONE_FILE = "backbone.safetensors"
@@ -53,13 +53,13 @@ def _known(kind: str, names: Callable[[], list[str]]) -> AfterValidator:
 
 
 def _reductions() -> list[str]:
-    from ..reduce import list_reducers  # scikit-learn: only for a features detector
+    from ...reduce import list_reducers  # scikit-learn: only for a features detector
 
     return list_reducers()
 
 
 def _classifiers() -> list[str]:
-    from ..classify import list_classifiers  # scikit-learn: only for a features detector
+    from ...classify import list_classifiers  # scikit-learn: only for a features detector
 
     return list_classifiers()
 
@@ -81,11 +81,25 @@ class CalibrationBlock(BaseModel):
     method: Literal["sigmoid", "isotonic"]
 
 
+def _registered_backbone(name: str) -> str:
+    try:
+        backbone_info(name)
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+class BackboneName(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Annotated[str, AfterValidator(_registered_backbone)]
+
+
 class FeaturesSection(BaseModel):
-    """The manifest fields only this kind has."""
+    """The manifest fields only this kind has; its backbone must be a registered one."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    backbone: BackboneName
     reduction: ReductionStep
     classifier: ClassifierStep
     calibration: CalibrationBlock
@@ -95,7 +109,7 @@ class FeaturesSection(BaseModel):
 
 
 def _all_trusted_types() -> list[str]:
-    from ..classify import TRUSTED_TYPES
+    from ...classify import TRUSTED_TYPES
 
     return sorted(set(TRUSTED_TYPES) | set(DETECTOR_TRUSTED_TYPES))
 
@@ -168,7 +182,7 @@ class FeatureModel:
     """Backbone features (torch), then the calibrated reduction + classifier pipeline."""
 
     def __init__(self, backbone, estimator: Any, manifest: Manifest, device: torch.device):
-        from ..features.extract import prepare_for_inference
+        from ...features.extract import prepare_for_inference
 
         self.device = device
         self.backbone = prepare_for_inference(backbone, device)
@@ -179,8 +193,8 @@ class FeatureModel:
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         import numpy as np
 
-        from ..classify import fake_scores
-        from ..features.extract import embed
+        from ...classify import fake_scores
+        from ...features.extract import embed
 
         features = embed(self.backbone, tensors, self.device)
         return fake_scores(self.estimator, features).astype(np.float64)
@@ -198,7 +212,7 @@ class OnnxFeatureModel:
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        from ..classify import fake_scores
+        from ...classify import fake_scores
 
         return fake_scores(self.estimator, embed_crops(self.network, arrays)).astype(np.float64)
 
@@ -230,7 +244,7 @@ def _backbone(manifest: Manifest, files: Mapping[str, bytes]):
     """
     from safetensors.torch import load as load_safetensors
 
-    from ..backbones import Backbone  # the nn.Module type: imports torch
+    from ...backbones import Backbone  # the nn.Module type: imports torch
 
     info = backbone_info(manifest.backbone.name)
     network = info.factory()

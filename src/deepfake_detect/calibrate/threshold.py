@@ -21,11 +21,11 @@ import numpy as np
 
 from ..data import ImageRecord
 from ..errors import UserError
-from .detector import Detector
-from .evaluation import score_records
-from .folder import read_detector_folder, write_detector_folder
-from .onnx_export import FOLDER_KEYS
-from .train import threshold_for_fpr
+from ..detector.detector import Detector
+from ..scoring.cells import score_records
+from ..detector.folder import read_detector_folder, write_detector_folder
+from ..detector.onnx_export import FOLDER_KEYS
+from ..evaluate.metrics import threshold_for_fpr
 
 log = logging.getLogger(__name__)
 

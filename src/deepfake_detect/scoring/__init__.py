@@ -1,0 +1,1 @@
+"""Scoring a saved detector folder on labelled test cells into results rows (`scoring.cells`)."""
