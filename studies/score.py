@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 
 from deepfake_detect.data import load_dataset
 from deepfake_detect.detector import Detector
-from deepfake_detect.detector.evaluation import score_records
+from deepfake_detect.scoring.cells import score_records
 from deepfake_detect.evaluate.metrics import compute_metrics
 from deepfake_detect.transforms.degrade import Degradation
 
