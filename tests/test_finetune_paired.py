@@ -8,6 +8,7 @@ unit tests look at what the training loop is fed: whole pairs, each with one aug
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -245,3 +246,66 @@ def test_a_checkpoint_from_before_paired_training_still_resumes(tmp_path):
     assert restore_checkpoint(tmp_path / "checkpoint.pt", trainer, config).epoch == 1
     with pytest.raises(FinetuneError, match="paired: False -> True"):
         restore_checkpoint(tmp_path / "checkpoint.pt", trainer, config.model_copy(update={"paired": True}))
+
+
+# --- dual data alignment (DDA, SAFE) --------------------------------------------------------------
+
+
+def gradient_pair(tmp_path: Path) -> tuple[Image.Image, Image.Image]:
+    """A real photo-like image and a 'fake' that differs only by a checkerboard trace."""
+    rng = np.random.default_rng(0)
+    real = np.clip(np.add.outer(np.arange(64), np.arange(64))[..., None] * 2 + rng.normal(0, 8, (64, 64, 3)), 0, 255)
+    trace = 12 * ((np.indices((64, 64)).sum(axis=0) % 2) * 2 - 1)[..., None]
+    fake = np.clip(real + trace, 0, 255)
+    return Image.fromarray(real.astype(np.uint8)), Image.fromarray(fake.astype(np.uint8))
+
+
+def test_frequency_blending_gives_the_fake_the_real_low_band_and_keeps_its_trace(tmp_path):
+    from deepfake_detect.finetune.augment import blend_frequencies, blend_pixels
+
+    real, fake = (np.asarray(img, np.float64) for img in gradient_pair(tmp_path))
+    mixed = blend_frequencies(real, fake, 0.5)
+    difference = mixed - real
+    assert np.abs(difference).mean() == pytest.approx(12, abs=0.5)  # the checkerboard (highest frequency) stays
+    assert np.allclose(blend_frequencies(real, fake, 0.0), fake)
+    assert np.allclose(blend_frequencies(real, fake, 2.0), real)  # the whole spectrum is the real's
+    assert np.allclose(blend_pixels(real, fake, 0.25), 0.75 * fake + 0.25 * real)
+
+
+def test_alignment_steps_touch_the_fake_alone_or_both_alike(tmp_path):
+    from deepfake_detect.finetune.augment import DualAlign
+
+    real, fake = gradient_pair(tmp_path)
+    fake_only = DualAlign(AugmentSpec(align_jpeg_prob=1, blend_prob=1))
+    shared = DualAlign(AugmentSpec(rotate_prob=1, color_jitter_prob=1, mask_prob=1, mask_max=0.5, rescale_prob=1,
+                                   grayscale_prob=0.5))
+    for seed in range(5):
+        torch.manual_seed(seed)
+        kept, changed = fake_only(real, fake)
+        assert kept is real and np.abs(np.asarray(changed, float) - np.asarray(fake, float)).mean() > 0.5
+        torch.manual_seed(seed)
+        same_real, same_fake = shared(real, real.copy())
+        assert not np.array_equal(np.asarray(same_real), np.asarray(real.resize(same_real.size)))  # changed
+        assert np.array_equal(np.asarray(same_real), np.asarray(same_fake))  # by one draw for both
+
+
+def test_alignment_options_need_pairs_and_reach_the_training_transform(tmp_path):
+    with pytest.raises(ValidationError, match="need aligned pairs"):
+        FinetuneConfig(dataset="aligned", out=tmp_path, augment=AugmentSpec(blend_prob=0.5))
+    config = FinetuneConfig(dataset="aligned", out=tmp_path, paired=True, augment=AugmentSpec(blend_prob=0.5))
+    transform = build_train_transform("center_crop", 24, *MEAN_STD, config.augment)
+    real, fake = gradient_pair(tmp_path)
+    torch.manual_seed(0)
+    outputs = transform(real, fake)
+    assert outputs[0].shape == outputs[1].shape == (3, 24, 24)
+
+
+def test_paired_fine_tuning_takes_the_alignment_flags(aligned, tmp_path):
+    run_dir = tmp_path / "run"
+    flags = ["--align-jpeg-prob", "0.5", "--blend-prob", "0.5", "--rescale-prob", "0.5", "--rotate-prob", "0.5",
+             "--color-jitter-prob", "0.5", "--mask-prob", "0.5", "--grayscale-prob", "0.5"]
+    one_epoch = [*PAIRED[:5], "--epochs", "1", *PAIRED[7:]]
+    result = run_cli("finetune", aligned / "manifest.csv", "--out", run_dir, *one_epoch, *flags)
+    assert result.exit_code == 0, result.output
+    augment = json.loads((run_dir / "detector" / "manifest.json").read_text())["training"]["augment"]
+    assert augment["blend_prob"] == augment["mask_prob"] == augment["align_jpeg_prob"] == augment["grayscale_prob"] == 0.5

@@ -157,7 +157,8 @@ def test_a_download_lands_in_the_cache_and_is_not_repeated(tmp_path, monkeypatch
 
 
 def test_all_means_every_generator_but_the_full_size_ones():
-    assert set(default_generators()) == set(list_generators()) - {"sd_vae", "sdxl_vae", "flux1_vae"}
+    drawn_banks = {"random_upsamplers", "decoder_chains"}  # asked for by name: they change what `all` made
+    assert set(default_generators()) == set(list_generators()) - {"sd_vae", "sdxl_vae", "flux1_vae"} - drawn_banks
     assert {"taesd", "tconv"} <= set(default_generators())
 
 
@@ -201,3 +202,23 @@ def test_offline_a_full_vae_names_its_hugging_face_file(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "urlopen", offline)
     with pytest.raises(WeightsError, match=r"needs sdxl_vae\.safetensors .*https://huggingface\.co/stabilityai/sdxl-vae/"):
         create_generator("sdxl_vae")
+
+
+@pytest.mark.parametrize("name", ["random_upsamplers", "decoder_chains"])
+def test_a_drawn_bank_redraws_an_image_the_same_in_any_batch_and_records_what_it_drew(name):
+    """Each image's member is picked by its own pixels: the same output alone, in a batch, or in
+    another order (a resumed make-fakes run); another seed draws other decoders."""
+    images = torch.cat([photo(64), torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))])
+    generator = create_generator(name, seed=0)
+    with torch.inference_mode():
+        together = generator(images)
+        alone = torch.cat([generator(images[i : i + 1]) for i in range(4)])
+        reversed_ = generator(images.flip(0)).flip(0)
+        other_seed = create_generator(name, seed=1)(images)
+    assert torch.equal(together, alone) and torch.equal(together, reversed_)
+    assert not torch.equal(together, other_seed)
+    assert psnr(together[:1], images[:1]) > 14  # still the picture
+    members = generator.weights_id.split(":", 1)[1].split(";")
+    assert generator.weights_id.startswith("seed0:") and len(members) == 16
+    assert {kind for kind in ("tconv", "upsample_conv", "bilinear_conv", "pixel_shuffle") if kind in generator.weights_id}
+    assert ("jpeg" in generator.weights_id) == (name == "decoder_chains")

@@ -65,12 +65,16 @@ def test_array_preprocessing_matches_the_torchvision_steps(policy, photos):
 
     size = 48
     prep = Preprocessing(policy, size, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    geometry = (T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True)
-                if policy == "resize" else T.CenterCrop(size))
-    reference = T.Compose([geometry, T.PILToTensor(), T.ToDtype(torch.float32, scale=True), T.Normalize(prep.mean, prep.std)])
     for path in photos:
         with Image.open(path) as img:
             rgb = img.convert("RGB")
+        # a side under the crop: mirror copies around it (torchvision's "symmetric" padding), never zeros
+        pad_w, pad_h = max(0, size - rgb.width), max(0, size - rgb.height)
+        mirror = T.Pad([pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2], padding_mode="symmetric")
+        geometry = (T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True)
+                    if policy == "resize" else T.Compose([mirror, T.CenterCrop(size)]))
+        reference = T.Compose([geometry, T.PILToTensor(), T.ToDtype(torch.float32, scale=True),
+                               T.Normalize(prep.mean, prep.std)])
         array = prep.array_transform(rgb)
         assert array.dtype == np.float32 and array.shape == (3, size, size)
         np.testing.assert_allclose(array, reference(rgb).numpy(), atol=1e-5)

@@ -8,7 +8,7 @@ network types) <- `create` (a registered model built with its weights).
 import lazy_loader as lazy
 
 from ..errors import WeightsError
-from . import efficientnet_lite, patch_entries, residual, spectrum, timm_models  # noqa: F401  (registration)
+from . import color, efficientnet_lite, patch_entries, residual, spectrum, timm_models  # noqa: F401  (registration)
 from .create import create_backbone
 from .registry import BackboneInfo, backbone_info, check_arch, list_backbones, list_finetunable
 

@@ -17,7 +17,7 @@ from .residual import PLAIN_PIXELS, RESIDUALS
 
 PATCH_INPUT_SIZE = 128
 """Centre crop side when used through the feature pipeline; the network takes any side >= 16."""
-PATCH_SOURCE = "no public weights: random init, or a file trained by `finetune` or benchmarks/generalization.py"
+PATCH_SOURCE = "no public weights: random init, or a file trained by `finetune` or studies/"
 
 
 def _features_factory(residual: str, suffix: str):

@@ -11,7 +11,7 @@ pixels can learn. These networks therefore
   on small random crops, test on larger crops or whole images, never a resize).
 
 Registered as backbones (`patchnet_npr`, `patchnet_median`, `patchnet_srm`; random init, or a
-file trained by benchmarks/generalization.py) giving the pooled feature vector. `PatchNet` adds
+file trained by `finetune`) giving the pooled feature vector. `PatchNet` adds
 the two-way head the project's fine-tuning uses: logits (N, 2), softmax[:, 1] = P(fake), and
 the same key names as the fine-tuned network (`features.*`, `head.*`).
 """
@@ -98,7 +98,7 @@ def build_patchnet(residual: str, weights: str | Path = "random", seed: int = 0,
 
 def _load_exactly(network: nn.Module, path: Path) -> None:
     if not path.is_file():
-        raise WeightsError(f"patch network weights {path} not found (they come from `finetune` or benchmarks/generalization.py)")
+        raise WeightsError(f"patch network weights {path} not found (they come from `finetune` or studies/)")
     try:
         network.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as exc:

@@ -24,7 +24,9 @@ from .options import DataRootOption, MaxPerClassOption, WorkersOption, out_optio
 from .settings import merge_settings, with_default
 
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
-                 "downscale_prob": "downscale_prob"}
+                 "downscale_prob": "downscale_prob", **{name: name for name in (
+                     "align_jpeg_prob", "blend_prob", "rescale_prob", "rotate_prob", "color_jitter_prob", "mask_prob",
+                     "grayscale_prob")}}
 """Flags that live inside the nested `augment` section of the config, by their field there."""
 PLACES = {flag: f"augment.{field}" for flag, field in AUGMENT_FLAGS.items()}
 NOT_CONFIG = {"config", "resume"}
@@ -51,7 +53,7 @@ def finetune(
     image_size: Annotated[Optional[int], typer.Option(min=8, help=default("image_size", "Network input size in pixels"))] = None,
     preprocess: Annotated[Optional[PreprocessPolicy], typer.Option(case_sensitive=False, help=default(
         "preprocess", "resize (bicubic, to the input size; small images are resized up, then cropped) | "
-                      "center_crop (no resampling; small images are zero-padded)"))] = None,
+                      "center_crop (no resampling; small images are mirror-padded)"))] = None,
     weights: Annotated[Optional[str], typer.Option(
         help=default("weights", "'pretrained', 'random', or a local weights file"))] = None,
     test_size: Annotated[Optional[float], typer.Option(
@@ -69,6 +71,20 @@ def finetune(
     downscale_prob: Annotated[Optional[float], typer.Option(help=default(
         "augment.downscale_prob", "Chance of down-scaling: a region 1.1-2x the crop size resized down to it "
                                   "(bicubic; never the whole image)"))] = None,
+    align_jpeg_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.align_jpeg_prob", "--paired: chance of JPEG-compressing the FAKE alone, quality ~ U{70..100} (DDA)"))] = None,
+    blend_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.blend_prob", "--paired: chance of mixing up to half of the real into its fake, in pixels or low frequencies (DDA)"))] = None,
+    rescale_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.rescale_prob", "--paired: chance of resizing real and fake by one factor ~ U[0.75, 1.5] (DDA)"))] = None,
+    rotate_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.rotate_prob", "--paired: chance of one rotation up to 15 degrees for both (SAFE)"))] = None,
+    color_jitter_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.color_jitter_prob", "--paired: chance of one colour jitter for both (SAFE)"))] = None,
+    mask_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.mask_prob", "--paired: chance of zeroing up to a quarter of both images in the same 16 px squares (SAFE)"))] = None,
+    grayscale_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.grayscale_prob", "--paired: chance of turning both images grey, for grayscale photographs"))] = None,
     flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help=default("augment.flip", "Random horizontal flips"))] = None,
     crop: Annotated[Optional[bool], typer.Option("--crop/--no-crop", help=default("augment.crop", "Random crops"))] = None,
     paired: Annotated[Optional[bool], typer.Option(

@@ -21,7 +21,25 @@ Geometry (the same as at test time, plus jitter):
   size on each side). Images smaller than the input, such as 32 px CIFAKE, are therefore
   resized up first and cropped after, and train and test see the same scale.
 - "center_crop": no resampling (it would blur the traces); random crops of the input size,
-  zero-padded where the image is smaller, as the test-time centre crop pads.
+  mirror-padded where the image is smaller, as the test-time centre crop pads.
+
+Dual data alignment (`finetune --paired` only; DDA, NeurIPS 2025, and SAFE, KDD 2025; all
+off by default): the real comes first and the fake second in a call, and these steps run
+before everything above.
+- `align_jpeg_prob`: the FAKE alone is JPEG-compressed at a quality drawn from
+  `align_jpeg_quality`, the range the reals' own JPEG history comes from (make-fakes saves
+  a real crop losslessly, so its source's tables are gone), so "carries JPEG traces" stops
+  meaning real. DDA does it at each real's estimated quality, half of the time.
+- `blend_prob`: a random fraction (up to `blend_max`) of the real is mixed into its fake,
+  in pixels (half of the time) or in the frequency domain (the fake's low-frequency band,
+  up to `blend_max` of the spectrum's radius, replaced by the real's): what is left to
+  tell them apart is the fake's high-frequency trace.
+- `rescale_prob`: real and fake resized by one random factor from `rescale_factor`.
+- `rotate_prob` (up to `rotate_degrees`), `color_jitter_prob` (brightness, contrast,
+  saturation 0.2, hue 0.02), `mask_prob` (up to `mask_max` of the image in random 16 px
+  squares set to zero): SAFE's, one draw for both images.
+- `grayscale_prob`: both images turned grey (equal channels), so grayscale photographs, which
+  no fake in the pairs otherwise resembles, are not read as odd.
 
 Down-scaling (`downscale_prob`, off by default): with that chance the crop takes a region
 `downscale_factor` (1.1-2) times the input size instead, at the same random position (the
@@ -37,11 +55,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torchvision.transforms.v2 as T
 from PIL import Image
 
-from ..transforms.preprocess import PreprocessPolicy, build_preprocess
+from ..transforms.degrade import jpeg_reencode
+from ..transforms.preprocess import PreprocessPolicy, build_preprocess, center_crop
 from .config import AugmentSpec
 
 
@@ -114,7 +134,89 @@ class CropDownscale:
     def cropper(self, region: int) -> Callable | None:
         if self.policy == "resize":
             return T.RandomCrop(region, padding=self.padding, padding_mode="reflect") if self.spec.crop else None
-        return T.RandomCrop(region, pad_if_needed=True) if self.spec.crop else T.CenterCrop(region)
+        return T.RandomCrop(region, pad_if_needed=True, padding_mode="symmetric") if self.spec.crop else MirrorCenterCrop(region)
+
+
+def _draw(low: float, high: float) -> float:
+    return low + float(torch.rand(())) * (high - low)
+
+
+def _chance(prob: float) -> bool:
+    return bool(prob) and bool(torch.rand(()) < prob)
+
+
+def blend_pixels(real: np.ndarray, fake: np.ndarray, fraction: float) -> np.ndarray:
+    return (1 - fraction) * fake + fraction * real
+
+
+def blend_frequencies(real: np.ndarray, fake: np.ndarray, radius: float) -> np.ndarray:
+    """The fake with its spectrum inside `radius` (a fraction of the Nyquist radius) taken
+    from the real: same low frequencies, the fake's own high ones."""
+    height, width = real.shape[:2]
+    fy = np.fft.fftfreq(height)[:, None] * 2
+    fx = np.fft.fftfreq(width)[None, :] * 2
+    low = (np.sqrt(fy**2 + fx**2) < radius)[..., None]
+    spectrum = np.where(low, np.fft.fft2(real, axes=(0, 1)), np.fft.fft2(fake, axes=(0, 1)))
+    return np.real(np.fft.ifft2(spectrum, axes=(0, 1)))
+
+
+def _to_image(array: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
+
+
+class DualAlign:
+    """DDA's and SAFE's pair steps (see the module docstring): called with (real, fake), one
+    draw of every random choice for the pair; the fake-only steps touch the second image."""
+
+    def __init__(self, spec: AugmentSpec):
+        self.spec = spec
+        self.shared = T.Compose([
+            T.RandomApply([T.RandomRotation(spec.rotate_degrees)], p=spec.rotate_prob),
+            T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=spec.color_jitter_prob),
+            T.RandomGrayscale(spec.grayscale_prob),
+        ])
+
+    def __call__(self, real: Image.Image, fake: Image.Image) -> tuple[Image.Image, Image.Image]:
+        spec = self.spec
+        if _chance(spec.blend_prob) and real.size == fake.size:
+            pixels, other = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+            amount = _draw(0.0, spec.blend_max)
+            mixed = blend_pixels(pixels, other, amount) if _chance(0.5) else blend_frequencies(pixels, other, amount)
+            fake = _to_image(mixed)
+        if _chance(spec.align_jpeg_prob):
+            fake = jpeg_reencode(fake, int(torch.randint(spec.align_jpeg_quality[0], spec.align_jpeg_quality[1] + 1, ())))
+        if _chance(spec.rescale_prob):
+            factor = _draw(*spec.rescale_factor)
+            side = (max(8, round(real.width * factor)), max(8, round(real.height * factor)))
+            real, fake = (img.resize(side, Image.Resampling.BICUBIC) for img in (real, fake))
+        real, fake = self.shared(real, fake)
+        if _chance(spec.mask_prob):
+            real, fake = random_mask((real, fake), _draw(0.0, spec.mask_max))
+        return real, fake
+
+
+def random_mask(images: tuple[Image.Image, ...], fraction: float, square: int = 16) -> tuple[Image.Image, ...]:
+    """About `fraction` of the image in `square`-px squares set to zero, the same squares in every image."""
+    width, height = images[0].size
+    rows, cols = max(1, height // square), max(1, width // square)
+    hidden = torch.rand(rows, cols) < fraction
+    masked = []
+    for img in images:
+        pixels = np.array(img)
+        for r, c in hidden.nonzero().tolist():
+            pixels[r * square:(r + 1) * square, c * square:(c + 1) * square] = 0
+        masked.append(Image.fromarray(pixels))
+    return tuple(masked)
+
+
+class MirrorCenterCrop:
+    """The centre crop of `preprocess.center_crop` (mirror-padded when smaller) on PIL images."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, *images: Image.Image) -> Images:
+        return _as_called([Image.fromarray(center_crop(np.asarray(img), self.size)) for img in images])
 
 
 class Each:
@@ -138,7 +240,7 @@ def build_train_transform(
     and its aligned fake, of one size) -> a tuple of tensors, all augmented alike."""
     if not augment.enabled:
         return Each(build_preprocess(policy, size, mean, std))
-    steps: list[Callable] = []
+    steps: list[Callable] = [DualAlign(augment)] if augment.aligns else []
     if policy == "resize":
         steps.append(T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC, antialias=True))
     steps += blur_jpeg(augment)

@@ -29,6 +29,24 @@ class AugmentSpec(BaseModel):
     jpeg_quality: tuple[int, int] = (30, 100)
     downscale_prob: float = Field(0.0, ge=0, le=1)
     downscale_factor: tuple[float, float] = (1.1, 2.0)
+    align_jpeg_prob: float = Field(0.0, ge=0, le=1)
+    align_jpeg_quality: tuple[int, int] = (70, 100)
+    blend_prob: float = Field(0.0, ge=0, le=1)
+    blend_max: float = Field(0.5, ge=0, le=1)
+    rescale_prob: float = Field(0.0, ge=0, le=1)
+    rescale_factor: tuple[float, float] = (0.75, 1.5)
+    rotate_prob: float = Field(0.0, ge=0, le=1)
+    rotate_degrees: float = Field(15.0, ge=0, le=180)
+    color_jitter_prob: float = Field(0.0, ge=0, le=1)
+    mask_prob: float = Field(0.0, ge=0, le=1)
+    mask_max: float = Field(0.25, ge=0, le=1)
+    grayscale_prob: float = Field(0.0, ge=0, le=1)
+
+    @property
+    def aligns(self) -> bool:
+        """Whether any dual-alignment step is on (they need a (real, fake) call)."""
+        return any((self.align_jpeg_prob, self.blend_prob, self.rescale_prob, self.rotate_prob,
+                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob))
 
     @field_validator("downscale_factor")
     @classmethod
@@ -86,6 +104,9 @@ class FinetuneConfig(BaseModel):
     def _pairs_fit_a_batch(self) -> FinetuneConfig:
         if self.paired and self.batch_size < 2:
             raise ValueError("paired training needs a batch size of 2 or more (a batch holds whole pairs)")
+        if self.augment.enabled and self.augment.aligns and not self.paired:
+            raise ValueError("the dual-alignment augmentations (align_jpeg, blend, rescale, rotate, color_jitter, "
+                             "mask, grayscale) need aligned pairs: add --paired")
         return self
 
     def training_view(self) -> dict[str, Any]:

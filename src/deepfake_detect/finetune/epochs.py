@@ -123,7 +123,7 @@ def validation_threshold(trainer: Trainer, splits: Splits, config: FinetuneConfi
     from ..evaluate.metrics import threshold_rule
 
     images = evaluation_images(splits.val, config, preprocessing(config, trainer.network.info))
-    y_true, y_score, _ = validation_scores(trainer, images, config, config.decoding_workers(), BadFileReporter(warn))
+    y_true, y_score, _ = validation_scores(trainer, images, config, config.decoding_workers(), BadFileReporter(log.warning))
     rule = threshold_rule(y_score, y_true, config.target_fpr)
     return {**rule, "threshold": float(min(max(rule["threshold"], 0.0), 1.0)), "calibration_split": "validation"}
 

@@ -75,7 +75,8 @@ def create_generator(name: str, weights: WeightsArg = None, seed: int = 0) -> Im
     info = generator_info(name)
     if not info.needs_weights:
         generator = info.factory(files=None, seed=seed)
-        generator.weights_id = f"seed{seed}"
+        described = getattr(generator, "parameters_text", None)  # drawn networks list what was drawn
+        generator.weights_id = f"seed{seed}" + (f":{described()}" if described else "")
     elif str(weights) == "random":
         torch.manual_seed(seed)
         generator = info.factory(files=None, seed=seed)

@@ -36,3 +36,36 @@ def tconv(files: Mapping[str, Path] | None = None, seed: int = 0):
 )
 def upsample_conv(files: Mapping[str, Path] | None = None, seed: int = 0):
     return build("upsample_conv", seed)
+
+
+BANK_SIZE = 16
+"""Decoders drawn per bank: each image uses one, chosen by its content."""
+
+
+def bank(seed: int, chain: bool):
+    from .random_decoders_net import DecoderBank
+
+    return DecoderBank(BANK_SIZE, seed, chain=chain)
+
+
+@register_generator(
+    description=f"{BANK_SIZE} random up-sampling decoders drawn from the seed (transposed conv, nearest or "
+                "bilinear up-sampling + conv, pixel shuffle; 1-2 stages, kernel 3-5, perturbation, colour mixing "
+                "and activation drawn); each image uses the one its pixels pick",
+    family="random_decoders",
+    licence=SIMULATED_LICENCE,
+    in_all=False,
+)
+def random_upsamplers(files: Mapping[str, Path] | None = None, seed: int = 0):
+    return bank(seed, chain=False)
+
+
+@register_generator(
+    description="chains: one of random_upsamplers' drawn decoders, then a drawn bicubic resize down (0.6-0.9) "
+                "and back, then JPEG at a drawn quality (75-95)",
+    family="random_decoders",
+    licence=SIMULATED_LICENCE,
+    in_all=False,
+)
+def decoder_chains(files: Mapping[str, Path] | None = None, seed: int = 0):
+    return bank(seed, chain=True)

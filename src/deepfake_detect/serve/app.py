@@ -258,6 +258,9 @@ def prepare_upload(detector: Detector, data: bytes, filename: str, max_pixels: i
         image = decode_rgb(data, filename, max_pixels, detector.draft_size)
     except BadImage as exc:
         raise UploadRejected(415, str(exc)) from None
+    refused = detector.too_small(*image.size)
+    if refused:
+        raise UploadRejected(422, f"{filename}: {refused}")
     return Prepared(detector.to_tensor(image), detector.size_note(*image.size), read_provenance(detector, data, filename))
 
 
