@@ -11,7 +11,7 @@ from deepfake_detect.cli import app
 from deepfake_detect.cli.detector_commands import TRAIN_PLACES
 from deepfake_detect.cli.finetune_command import FILE_ONLY, NOT_CONFIG, PLACES, resolve_config
 from deepfake_detect.cli.settings import merge_settings, model_default, shown
-from deepfake_detect.train.fit import TrainingPlan
+from deepfake_detect.train.plan import TrainingPlan
 from deepfake_detect.finetune.config import AugmentSpec, FinetuneConfig
 
 TRAIN_NOT_PLAN = {"output", "from_grid", "batch_size", "workers", "overwrite"}

@@ -24,7 +24,8 @@ from deepfake_detect.errors import DetectorError, UnknownNameError, UntrustedMod
 from deepfake_detect.features import FeatureCache, extract_features
 from deepfake_detect.evaluate.metrics import threshold_for_fpr
 from deepfake_detect.train import TrainingPlan, plan_from_grid, train_detector
-from deepfake_detect.train.fit import CALIBRATIONS, fit_calibrated, save_features_detector
+from deepfake_detect.train.fit import fit_calibrated, save_features_detector
+from deepfake_detect.train.plan import CALIBRATIONS
 
 from conftest import gaussian_blobs, make_real_fake_folder
 

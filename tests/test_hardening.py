@@ -143,7 +143,7 @@ def test_nan_features_into_a_features_detector_give_error_rows(tmp_path, images)
     from conftest import gaussian_blobs
     from deepfake_detect.backbones import create_backbone
     from deepfake_detect.detector import Detector
-    from deepfake_detect.train.fit import TrainingPlan
+    from deepfake_detect.train.plan import TrainingPlan
     from deepfake_detect.train.fit import fit_calibrated, save_features_detector
 
     backbone = create_backbone("fft_spectrum")

@@ -22,7 +22,7 @@ import pytest
 
 from deepfake_detect.backbones import create_backbone
 from deepfake_detect.classify import list_classifiers
-from deepfake_detect.train.fit import TrainingPlan
+from deepfake_detect.train.plan import TrainingPlan
 from deepfake_detect.train.fit import fit_calibrated, save_features_detector
 
 from conftest import gaussian_blobs, make_real_fake_folder

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..console import console, progress_bar, warn
 from ..errors import ExitStatus, OutputError, UserError
-from ..train.fit import TrainingPlan
+from ..train.plan import TrainingPlan
 from ..transforms.preprocess import PreprocessPolicy
 from .app import app
 from .options import (

@@ -8,5 +8,6 @@ through `detector.folder`; `plan_from_grid(run_dir)` takes the grid's best metho
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
-    "fit": ["TrainingPlan", "plan_from_grid", "train_detector"],
+    "plan": ["TrainingPlan"],
+    "fit": ["plan_from_grid", "train_detector"],
 })

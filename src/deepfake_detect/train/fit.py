@@ -14,10 +14,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DetectorError, UserError
 from ..evaluate.metrics import threshold_rule
@@ -27,39 +26,11 @@ from ..transforms import TransformSpec
 from ..detector.kinds.features import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
 from ..detector.folder import read_detector_folder, write_detector_folder
 from ..detector.onnx_export import with_onnx
+from .plan import TrainingPlan
 
-Calibration = Literal["sigmoid", "isotonic"]
-CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 GRID_RESULTS_FILE = RESULTS_CSV
 GRID_CONFIG_FILE = CONFIG_FILE
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
-
-
-class TrainingPlan(BaseModel):
-    """Everything that decides what detector comes out; recorded in its manifest. The defaults
-    here are the only ones: `train`'s flags default to "not given" and show these in --help."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str | list[str]
-    backbone: str = "efficientnet_lite0"
-    weights: str = "pretrained"
-    transform: TransformSpec = TransformSpec()
-    preprocess: str = "resize"
-    reduction: str = "none"
-    reduction_params: dict[str, Any] = {}
-    classifier: str = "linear_probe"
-    classifier_params: dict[str, Any] = {}
-    calibration: Calibration = "sigmoid"
-    target_fpr: float | None = Field(None, gt=0, lt=1, description="threshold flagging at most this share of reals")
-    validation_size: float = Field(0.2, gt=0, lt=1, description="held out for calibration and threshold")
-    seed: int = 0
-    dataset_name: str | None = None
-    data_root: str | None = None
-    max_per_class: int | None = Field(None, ge=1)
-    cache: str | None = None
-    origin: dict[str, Any] | None = None
-    """Where the choice came from (a grid run), for the manifest."""
 
 
 @dataclass
