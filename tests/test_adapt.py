@@ -24,8 +24,9 @@ def twin(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """Fakes carry a period-2 checkerboard (a simulated up-sampling decoder); 48 px, padded to the crop."""
-    return make_real_fake_folder(tmp_path_factory.mktemp("adapt") / "data", per_class=6, seed=3)
+    """Fakes carry a period-2 checkerboard (a simulated up-sampling decoder); 128 px, half the twin's
+    256 px crop (smaller images are too small to judge) and mirror-padded to it."""
+    return make_real_fake_folder(tmp_path_factory.mktemp("adapt") / "data", per_class=6, size=128, seed=3)
 
 
 @pytest.mark.slow

@@ -183,12 +183,14 @@ def test_calibrate_and_adapt_take_builtin_as_the_builtin_detector(files, tmp_pat
 
     from deepfake_detect.detector.builtin import BUILTIN_DETECTOR
 
-    calibrated = run_cli("calibrate", "builtin", "--reals", files["data"] / "real", "-o", tmp_path / "calibrated")
+    data = make_real_fake_folder(tmp_path / "data", per_class=10, size=64)  # calibrate needs 10 distinct reals
+    calibrated = run_cli("calibrate", "builtin", "--reals", data / "real", "-o", tmp_path / "calibrated")
     assert calibrated.exit_code == 0, calibrated.output
     manifest = json.loads((tmp_path / "calibrated" / "manifest.json").read_text())
     original = json.loads((BUILTIN_DETECTOR / "manifest.json").read_text())
-    assert manifest["threshold_rule"]["calibration_reals"] == 3 and manifest["files"] == original["files"]
-    adapted = run_cli("adapt", "builtin", "--fakes", files["data"] / "fake", "--steps", "2", "-o", tmp_path / "adapted")
+    assert manifest["threshold_rule"]["calibration_reals"] == 10 and manifest["files"] == original["files"]
+    adapted = run_cli("adapt", "builtin", "--fakes", data / "fake", "--reals", data / "real", "--steps", "2",
+                      "-o", tmp_path / "adapted")
     assert adapted.exit_code == 0, adapted.output
     assert (tmp_path / "adapted" / "manifest.json").is_file()
 
@@ -213,5 +215,6 @@ def test_long_commands_say_what_they_do_before_the_heavy_work(files, tmp_path, a
                     "--epochs", "1", "--batch-size", "4", "--image-size", "32", "--workers", "0", "--bootstrap", "0")
     assert tuned.exit_code == 0, tuned.output
     assert tuned.stderr.startswith("finetune: patchnet_npr_s on "), tuned.stderr
-    adapted = run_cli("adapt", "builtin", "--fakes", files["data"] / "fake", "--steps", "1", "-o", tmp_path / "adapted")
+    adapted = run_cli("adapt", "builtin", "--fakes", data / "fake", "--reals", data / "real", "--steps", "1",
+                      "-o", tmp_path / "adapted")
     assert adapted.exit_code == 0 and adapted.stderr.startswith("adapt: "), adapted.stderr

@@ -122,7 +122,7 @@ def test_a_detector_trained_on_patches_of_a_block_spec_scores_with_patches(tmp_p
     from deepfake_detect.train import TrainingPlan, train_detector
     from deepfake_detect.detector.folder import read_detector_folder
 
-    data = make_real_fake_folder(tmp_path / "data", per_class=10, size=64)
+    data = make_real_fake_folder(tmp_path / "data", per_class=10, size=128)
     plan = TrainingPlan(dataset=str(data), backbone="efficientnet_lite0@blocks=last,1", weights="random",
                         preprocess="patches", cache=str(tmp_path / "cache"))
     train_detector(plan, tmp_path / "detector", workers=0)

@@ -56,7 +56,7 @@ def test_library_progress_is_logged_unless_a_program_installs_its_own(caplog):
 
 
 def test_predict_in_a_pipe_prints_a_few_progress_lines_not_one_per_image(tmp_path):
-    folder = make_real_fake_folder(tmp_path / "photos", per_class=15, size=48)
+    folder = make_real_fake_folder(tmp_path / "photos", per_class=15, size=64)
     result = run_cli("predict", folder, "--format", "csv", "-o", tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
     progress = [line for line in result.stderr.splitlines() if line.startswith("predict: ")]

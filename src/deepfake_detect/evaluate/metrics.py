@@ -114,12 +114,12 @@ def _bootstrap_auc_interval(y_true: np.ndarray, scores: np.ndarray, n_bootstrap:
     resamples costs two bincounts and a cumulative sum (no per-resample sort); `batch` bounds
     the memory a block takes on big test sets.
     """
-    if n_bootstrap < 1:
+    reals, fakes = scores[y_true == 0], scores[y_true == 1]
+    if n_bootstrap < 1 or min(len(reals), len(fakes)) < 2:  # one image of a class: no interval to speak of
         return float("nan"), float("nan")
     from scipy.stats import bootstrap
 
     distinct = np.unique(scores)
-    reals, fakes = scores[y_true == 0], scores[y_true == 1]
 
     def auc(real_draws: np.ndarray, fake_draws: np.ndarray, axis: int = -1) -> np.ndarray:
         real_draws, fake_draws = np.moveaxis(real_draws, axis, -1), np.moveaxis(fake_draws, axis, -1)
