@@ -61,6 +61,7 @@ def test_adapt_with_fakes_only_is_refused_saying_reals_are_needed(twin, data, tm
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_adapting_does_not_raise_the_false_positive_rate_on_held_out_reals(twin, data, tmp_path):
     """With the default settings, on reals it never saw, the adapted detector calls no more photos fake."""
     held_out = image_files(make_real_fake_folder(tmp_path / "held", per_class=16, seed=11) / "real")

@@ -73,6 +73,7 @@ def test_extract_to_a_full_disk_is_one_line(nearly_full, images):
     assert_one_line_exit_2(done)
 
 
+@pytest.mark.slow
 def test_grid_to_a_full_disk_is_one_line(nearly_full, images, tmp_path):
     config = tmp_path / "grid.yaml"
     config.write_text(yaml.safe_dump({

@@ -194,6 +194,7 @@ def _rewrite_model(folder: Path, change) -> None:
     _write_model(folder, members)
 
 
+@pytest.mark.slow
 def test_a_tree_whose_children_point_outside_it_is_refused_in_one_line(images, tmp_path):
     """The probe's file: a decision tree's left_child indices far out of range (a segfault before)."""
     folder = _tree_detector(tmp_path / "tree")
