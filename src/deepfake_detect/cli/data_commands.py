@@ -9,7 +9,6 @@ import typer
 from rich.table import Column, Table
 
 from ..console import console, progress_bar, warn
-from ..progress import sized_progress
 from ..errors import ExitStatus, UserError
 from ..fakes.layout import PairFormat
 from .app import app, start_line

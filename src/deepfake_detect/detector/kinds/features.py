@@ -206,9 +206,6 @@ class FeatureModel:
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
-        import numpy as np
-
-        from ...classify import fake_scores
         from ...features.extract import embed
 
         return scores_of_finite_rows(self.estimator, embed(self.backbone, tensors, self.device))
