@@ -4,9 +4,13 @@ A pickle runs whatever code its author chose when loaded, and model files get sh
 skops stores a schema of types and data instead, and refuses to build any type it is not
 told to trust. We trust a fixed list: the types our registries' fitted reducers and
 classifiers contain beyond skops' own defaults (builtins, numpy, sklearn estimators).
-The file's types are checked before anything in it is imported or built. skops itself is
-imported on first use: importing it walks all of scikit-learn (seconds), which listing the
-registry should not pay for.
+The file's types are checked before anything in it is imported or built.
+
+skops is imported on first use, and without its scikit-learn walk (see `_skops_io`): its
+default trust list comes from `sklearn.utils.all_estimators()`, which imports every
+scikit-learn module, 2 s of a cold `predict` with a features detector, more than importing
+torch (issue 18). We never need that list: TRUSTED_TYPES names every scikit-learn type our
+files hold.
 
 TRUSTED_TYPES stops code execution, not every harm: skops warns that tree node arrays
 (`Tree`, `TreePredictor`) are indexed without bounds checks, so a hand-crafted file with
@@ -19,25 +23,77 @@ from __future__ import annotations
 from ..errors import UntrustedModelError
 from .structure import check_fitted_structure
 
+import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 TRUSTED_TYPES: tuple[str, ...] = (
     "deepfake_detect.reduce.autoencoder.AutoencoderReducer",
     "deepfake_detect.reduce.pca.PCAReducer",
+    "sklearn.decomposition._pca.PCA",
+    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+    "sklearn.dummy.DummyClassifier",
+    "sklearn.ensemble._bagging.BaggingClassifier",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.metrics._ranking.roc_auc_score",
     "sklearn.metrics._scorer._Scorer",
+    "sklearn.model_selection._search.GridSearchCV",
     "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.naive_bayes.GaussianNB",
+    "sklearn.neighbors._classification.KNeighborsClassifier",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.svm._classes.LinearSVC",
+    "sklearn.svm._classes.SVC",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.DecisionTreeRegressor",
     "sklearn.tree._tree.Tree",
 )
 """Found by fitting every registered classifier (with and without search) after every
-registered reducer and asking skops which types it does not trust by default; the contract
-test in tests/test_classify.py repeats this, so a new registry entry that needs another
-type fails there with the name to add."""
+registered reducer and asking skops, imported as `_skops_io` imports it, which types it does
+not trust by default; the contract test in tests/test_classify.py repeats this in a fresh
+process, so a new registry entry that needs another type fails there with the name to add.
+If skops was imported before us (by the user's code), its defaults also trust every public
+scikit-learn estimator: the check is then as strict as skops' own, never looser."""
 
 
+def _skops_io() -> ModuleType:
+    """`skops.io`, imported without building skops' scikit-learn trust list when we import it first.
+
+    skops computes `SKLEARN_ESTIMATOR_TYPE_NAMES` once, at import, from
+    `sklearn.utils.all_estimators()`, which imports all of scikit-learn. While skops imports,
+    that function answers with no estimators, so skops trusts no scikit-learn estimator by
+    default and every one in a file must be in TRUSTED_TYPES. The original is put back at
+    once; nothing else sees the change.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    all_estimators = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda type_filter=None: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = all_estimators
+    return skops.io
+
+
+def untrusted_types(path: str | Path) -> list[str]:
+    """The types in the skops file at `path` that skops does not trust by default."""
+    skops_io = _skops_io()
+    try:
+        return skops_io.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise ValueError(f"{path}: not a skops model file ({type(error).__name__})") from None
 
 
 def dump_estimator(estimator: Any, path: str | Path) -> None:
@@ -46,25 +102,20 @@ def dump_estimator(estimator: Any, path: str | Path) -> None:
     Refuses an estimator that `load_estimator` would refuse, so an unloadable file is
     never written and discovered only later.
     """
-    import skops.io
-
-    data = skops.io.dumps(estimator)
-    _check_trusted(skops.io.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
+    skops_io = _skops_io()
+    data = skops_io.dumps(estimator)
+    _check_trusted(skops_io.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
     Path(path).write_bytes(data)
 
 
 def load_estimator(path: str | Path) -> Any:
     """Read an estimator written by `dump_estimator`, refusing any type not trusted."""
-    import skops.io
+    skops_io = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    _check_trusted(untrusted_types(path), f"{path}: refusing to load")
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: not a skops model file ({type(error).__name__})") from None
-    _check_trusted(untrusted, f"{path}: refusing to load")
-    try:
-        estimator = skops.io.load(path, trusted=list(TRUSTED_TYPES))
+        estimator = skops_io.load(path, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as error:  # belt and braces
         raise UntrustedModelError(f"{path}: {str(error).splitlines()[0]}") from None
     try:
