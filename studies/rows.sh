@@ -21,6 +21,9 @@ declare -A ROWS=(
   [reals_dda]="runs/study/pairs_all.csv $BASE $DDA"
   [reals7_dda]="runs/study/pairs_reals7.csv $BASE $DDA"
   [dda_gray]="runs/study/pairs_taesd.csv $BASE $DDA --grayscale-prob 0.1"
+  [dda_safe_denoise]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3"
+  [dda_denoise]="runs/study/pairs_taesd.csv $BASE $DDA --denoise-real-prob 0.3"
+  [denoise]="runs/study/pairs_taesd.csv $BASE --denoise-real-prob 0.3"
 )
 for row in "$@"; do
   name=${row%%@*}; seed=0; [[ $row == *@* ]] && seed=${row##*@}

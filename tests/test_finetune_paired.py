@@ -277,12 +277,15 @@ def test_alignment_steps_touch_the_fake_alone_or_both_alike(tmp_path):
 
     real, fake = gradient_pair(tmp_path)
     fake_only = DualAlign(AugmentSpec(align_jpeg_prob=1, blend_prob=1))
+    real_only = DualAlign(AugmentSpec(denoise_real_prob=1))
     shared = DualAlign(AugmentSpec(rotate_prob=1, color_jitter_prob=1, mask_prob=1, mask_max=0.5, rescale_prob=1,
                                    grayscale_prob=0.5))
     for seed in range(5):
         torch.manual_seed(seed)
         kept, changed = fake_only(real, fake)
         assert kept is real and np.abs(np.asarray(changed, float) - np.asarray(fake, float)).mean() > 0.5
+        smoothed, kept = real_only(real, fake)
+        assert kept is fake and np.std(np.diff(np.asarray(smoothed, float), axis=1)) < np.std(np.diff(np.asarray(real, float), axis=1))
         torch.manual_seed(seed)
         same_real, same_fake = shared(real, real.copy())
         assert not np.array_equal(np.asarray(same_real), np.asarray(real.resize(same_real.size)))  # changed
@@ -303,9 +306,9 @@ def test_alignment_options_need_pairs_and_reach_the_training_transform(tmp_path)
 def test_paired_fine_tuning_takes_the_alignment_flags(aligned, tmp_path):
     run_dir = tmp_path / "run"
     flags = ["--align-jpeg-prob", "0.5", "--blend-prob", "0.5", "--rescale-prob", "0.5", "--rotate-prob", "0.5",
-             "--color-jitter-prob", "0.5", "--mask-prob", "0.5", "--grayscale-prob", "0.5"]
+             "--color-jitter-prob", "0.5", "--mask-prob", "0.5", "--grayscale-prob", "0.5", "--denoise-real-prob", "0.5"]
     one_epoch = [*PAIRED[:5], "--epochs", "1", *PAIRED[7:]]
     result = run_cli("finetune", aligned / "manifest.csv", "--out", run_dir, *one_epoch, *flags)
     assert result.exit_code == 0, result.output
     augment = json.loads((run_dir / "detector" / "manifest.json").read_text())["training"]["augment"]
-    assert augment["blend_prob"] == augment["mask_prob"] == augment["align_jpeg_prob"] == augment["grayscale_prob"] == 0.5
+    assert augment["blend_prob"] == augment["mask_prob"] == augment["align_jpeg_prob"] == augment["grayscale_prob"] == augment["denoise_real_prob"] == 0.5

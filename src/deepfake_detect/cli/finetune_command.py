@@ -26,7 +26,7 @@ from .settings import merge_settings, with_default
 AUGMENT_FLAGS = {"augment": "enabled", "crop": "crop", "flip": "flip", "blur_prob": "blur_prob", "jpeg_prob": "jpeg_prob",
                  "downscale_prob": "downscale_prob", **{name: name for name in (
                      "align_jpeg_prob", "blend_prob", "rescale_prob", "rotate_prob", "color_jitter_prob", "mask_prob",
-                     "grayscale_prob")}}
+                     "grayscale_prob", "denoise_real_prob")}}
 """Flags that live inside the nested `augment` section of the config, by their field there."""
 PLACES = {flag: f"augment.{field}" for flag, field in AUGMENT_FLAGS.items()}
 NOT_CONFIG = {"config", "resume"}
@@ -85,6 +85,9 @@ def finetune(
         "augment.mask_prob", "--paired: chance of zeroing up to a quarter of both images in the same 16 px squares (SAFE)"))] = None,
     grayscale_prob: Annotated[Optional[float], typer.Option(help=default(
         "augment.grayscale_prob", "--paired: chance of turning both images grey, for grayscale photographs"))] = None,
+    denoise_real_prob: Annotated[Optional[float], typer.Option(help=default(
+        "augment.denoise_real_prob", "--paired: chance of smoothing the REAL alone (Gaussian sigma 0.4-1.0), so "
+                                     "'noise-free' stops meaning fake"))] = None,
     flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help=default("augment.flip", "Random horizontal flips"))] = None,
     crop: Annotated[Optional[bool], typer.Option("--crop/--no-crop", help=default("augment.crop", "Random crops"))] = None,
     paired: Annotated[Optional[bool], typer.Option(

@@ -40,6 +40,11 @@ before everything above.
   squares set to zero): SAFE's, one draw for both images.
 - `grayscale_prob`: both images turned grey (equal channels), so grayscale photographs, which
   no fake in the pairs otherwise resembles, are not read as odd.
+- `denoise_real_prob`: the REAL alone is smoothed (Gaussian, sigma from `denoise_sigma`). An
+  autoencoder's reconstruction has no sensor noise, so on raw pairs "noise-free" means fake,
+  and real photographs that are clean (bokeh, studio portraits, retouched or shrunk web
+  images) are read as fake. A smoothed real makes noise level uninformative, as DDA's JPEG
+  step does for compression: what is left is the decoder's own trace.
 
 Down-scaling (`downscale_prob`, off by default): with that chance the crop takes a region
 `downscale_factor` (1.1-2) times the input size instead, at the same random position (the
@@ -58,7 +63,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torchvision.transforms.v2 as T
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from ..transforms.degrade import jpeg_reencode
 from ..transforms.preprocess import PreprocessPolicy, build_preprocess, center_crop
@@ -166,7 +171,8 @@ def _to_image(array: np.ndarray) -> Image.Image:
 
 class DualAlign:
     """DDA's and SAFE's pair steps (see the module docstring): called with (real, fake), one
-    draw of every random choice for the pair; the fake-only steps touch the second image."""
+    draw of every random choice for the pair; the fake-only steps touch the second image, the
+    real-only one (denoising) the first."""
 
     def __init__(self, spec: AugmentSpec):
         self.spec = spec
@@ -183,6 +189,8 @@ class DualAlign:
             amount = _draw(0.0, spec.blend_max)
             mixed = blend_pixels(pixels, other, amount) if _chance(0.5) else blend_frequencies(pixels, other, amount)
             fake = _to_image(mixed)
+        if _chance(spec.denoise_real_prob):
+            real = real.filter(ImageFilter.GaussianBlur(_draw(*spec.denoise_sigma)))
         if _chance(spec.align_jpeg_prob):
             fake = jpeg_reencode(fake, int(torch.randint(spec.align_jpeg_quality[0], spec.align_jpeg_quality[1] + 1, ())))
         if _chance(spec.rescale_prob):

@@ -41,12 +41,14 @@ class AugmentSpec(BaseModel):
     mask_prob: float = Field(0.0, ge=0, le=1)
     mask_max: float = Field(0.25, ge=0, le=1)
     grayscale_prob: float = Field(0.0, ge=0, le=1)
+    denoise_real_prob: float = Field(0.0, ge=0, le=1)
+    denoise_sigma: tuple[float, float] = (0.4, 1.0)
 
     @property
     def aligns(self) -> bool:
         """Whether any dual-alignment step is on (they need a (real, fake) call)."""
         return any((self.align_jpeg_prob, self.blend_prob, self.rescale_prob, self.rotate_prob,
-                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob))
+                    self.color_jitter_prob, self.mask_prob, self.grayscale_prob, self.denoise_real_prob))
 
     @field_validator("downscale_factor")
     @classmethod
@@ -106,7 +108,7 @@ class FinetuneConfig(BaseModel):
             raise ValueError("paired training needs a batch size of 2 or more (a batch holds whole pairs)")
         if self.augment.enabled and self.augment.aligns and not self.paired:
             raise ValueError("the dual-alignment augmentations (align_jpeg, blend, rescale, rotate, color_jitter, "
-                             "mask, grayscale) need aligned pairs: add --paired")
+                             "mask, grayscale, denoise_real) need aligned pairs: add --paired")
         return self
 
     def training_view(self) -> dict[str, Any]:
