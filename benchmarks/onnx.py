@@ -166,6 +166,11 @@ def timed_process(command: list[str]) -> tuple[float, float]:
     return seconds, int(fields["Maximum resident set size (kbytes)"]) / 1024
 
 
+FEATURES_FLOOR = ("import numpy, PIL.Image, onnxruntime, sklearn.base, sklearn.linear_model, sklearn.pipeline; "
+                  "from deepfake_detect.classify.serialization import _skops_io; _skops_io()")
+"""The imports no features detector can skip while its classifier is a scikit-learn estimator
+loaded with skops (ONNX Runtime for the backbone, scikit-learn itself, skops): its ratio to
+`import torch` is the lowest a features detector's cold start can reach today."""
 COLD_START_LIMITS = {"built-in detector": 0.4, "features detector": 1.0}
 """Issue 18: a cold `predict one.jpg` as a fraction of `python -c "import torch"` in the same run."""
 
@@ -179,6 +184,7 @@ def cold_start(folder: Path, image: Path, repeats: int) -> dict:
         "built-in detector": predict,
         "features detector": [*predict, "--detector", str(folder)],
         "python -c 'import torch'": [python, "-c", "import torch"],
+        "floor: import what a features detector must": [python, "-c", FEATURES_FLOOR],
     }
     measured: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(repeats):
@@ -187,6 +193,8 @@ def cold_start(folder: Path, image: Path, repeats: int) -> dict:
     found: dict = {name: {"seconds": statistics.median(m[0] for m in ms), "max_rss_mb": max(m[1] for m in ms)}
                    for name, ms in measured.items()}
     torch_seconds = found["python -c 'import torch'"]["seconds"]
+    found["floor: import what a features detector must"]["ratio_to_torch_import"] = round(
+        found["floor: import what a features detector must"]["seconds"] / torch_seconds, 2)
     for name, limit in COLD_START_LIMITS.items():
         ratio = found[name]["seconds"] / torch_seconds
         found[name].update(ratio_to_torch_import=round(ratio, 2), limit=limit, ok=ratio <= limit)

@@ -132,7 +132,7 @@ def epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
     return (
         f"epoch {int(row['epoch'])}/{epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
         f"val AUC {row['val_auc']:.4f}  val acc {row['val_accuracy']:.4f}  lr {row['lr']:.2e}  "
-        f"{row['seconds']:.1f}s" + ("  [green]best[/]" if improved else "")
+        f"{row['seconds']:.1f}s" + ("  best" if improved else "")
     )
 
 
