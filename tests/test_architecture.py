@@ -38,6 +38,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"grid", "finetune", "engines"},
         {"train"},
         {"calibrate", "adapt"},
+        {"ensemble"},
     ],
     # presentation (only `cli` and its `console` print; the rest of the library logs)
     "presentation": [

@@ -233,6 +233,39 @@ def calibrate(
 
 
 @app.command()
+def ensemble(
+    members: Annotated[list[Path], typer.Argument(help="Fine-tuned detector folders (from `finetune`), e.g. seeds of one recipe")],
+    reals: Annotated[Path, typer.Option("--reals", help="Folder of real photographs none of the members trained on: half rank the members' scores, half set the threshold")],
+    output: Annotated[Path, out_option("The ensemble's detector folder")],
+    target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0, help="Largest share of the threshold half of --reals to call fake")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the split of --reals")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+) -> int:
+    """Rank-average fine-tuned detectors into one detector folder.
+
+    Each member's score becomes its rank among held-out real photographs, and the ensemble
+    scores the mean rank: seeds that disagree on unseen generators are all kept, and no
+    member's scale decides. Exit status 1 when some images could not be read.
+    """
+    from ..data.walk import image_files
+    from ..ensemble import build_ensemble
+
+    paths = image_files(reals)
+    if not paths:
+        raise UserError(f"{reals}: no images found")
+    skipped: list[str] = []
+
+    def bad(message: str) -> None:
+        skipped.append(message)
+        warn(message)
+
+    done = build_ensemble(members, paths, output, target_fpr, seed, batch_size, bad)
+    console.print(f"rank ensemble of {done.members} detectors, ranked on {done.reference_reals} reals, threshold "
+                  f"{done.threshold:.4f} ({target_fpr:.0%} of {done.calibration_reals} other reals above it) -> [bold]{done.path}[/]")
+    return ExitStatus.PARTIAL if skipped else ExitStatus.OK
+
+
+@app.command()
 def serve(
     detector: Annotated[Optional[Path], typer.Argument(help="Detector folder (from `train`, `finetune`, `reference` or `adapt`), or 'builtin' (the default)")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default serves this machine only")] = "127.0.0.1",

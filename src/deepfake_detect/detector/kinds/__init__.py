@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .ensemble import ENSEMBLE
 from .features import FEATURES
 from .finetuned import FINETUNED
 from .base import ModelKind
@@ -9,7 +10,7 @@ from .reference import REFERENCE
 from ...registry import Registry
 
 _KINDS: Registry[ModelKind] = Registry("detector kind")
-for _kind in (FEATURES, FINETUNED, REFERENCE):
+for _kind in (FEATURES, FINETUNED, REFERENCE, ENSEMBLE):
     _KINDS.add(_kind.name, _kind)
 
 

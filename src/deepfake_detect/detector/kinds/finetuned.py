@@ -34,11 +34,11 @@ def fake_column(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[:, 1]
 
 
-def _build(name: str) -> torch.nn.Module:
+def _build(section: NetworkSection) -> torch.nn.Module:
     """Random init (nothing downloaded): every weight is then overwritten strictly."""
     from ...backbones.finetuned import build_finetune_network
 
-    return build_finetune_network(name, "random")
+    return build_finetune_network(section.backbone["name"], "random")
 
 
 FINETUNED = network_model_kind(

@@ -105,21 +105,21 @@ class OnnxNetworkModel:
 def network_model_kind(
     name: str,
     section: type[NetworkSection],
-    build: Callable[[str], torch.nn.Module],
+    build: Callable[[NetworkSection], torch.nn.Module],
     what: Callable[[str], str],
     describe: Callable[[str], str],
     module: Callable[[torch.nn.Module], torch.nn.Module],
     fake_column: FakeColumn,
     onnx_output: str,
 ) -> ModelKind:
-    """A network kind from what differs between kinds: how the named architecture is built
-    (random init, never a download), words for it in load errors (`what`) and in banners
+    """A network kind from what differs between kinds: how the architecture its section names is
+    built (random init, never a download), words for it in load errors (`what`) and in banners
     (`describe`), its probability module, the P(fake) column and the ONNX output name. Both runtimes, the files and
     the export are the same for every network kind."""
 
-    def load(manifest: Manifest, _: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
+    def load(manifest: Manifest, kind_section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
         arch = manifest.backbone.name
-        network = load_strictly(build(arch), files[WEIGHTS_FILE], WEIGHTS_FILE, what(arch))
+        network = load_strictly(build(kind_section), files[WEIGHTS_FILE], WEIGHTS_FILE, what(arch))
         return NetworkModel(network, module, fake_column, manifest, device)
 
     def load_onnx(manifest: Manifest, _: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxNetworkModel:

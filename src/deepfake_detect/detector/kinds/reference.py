@@ -47,6 +47,6 @@ def fake_column(probabilities: np.ndarray) -> np.ndarray:
 
 
 REFERENCE = network_model_kind(
-    "reference", ReferenceSection, lambda name: reference_network(name).build("random"), lambda name: name,
+    "reference", ReferenceSection, lambda section: reference_network(section.backbone["name"]).build("random"), lambda name: name,
     lambda name: f"reference {name}", probability_module, fake_column, onnx_output=ONNX_OUTPUT,
 )
