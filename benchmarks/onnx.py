@@ -167,7 +167,7 @@ def timed_process(command: list[str]) -> tuple[float, float]:
 
 
 FEATURES_FLOOR = ("import numpy, PIL.Image, onnxruntime, sklearn.base, sklearn.linear_model, sklearn.pipeline; "
-                  "from deepfake_detect.classify.serialization import _skops_io; _skops_io()")
+                  "from deepfake_detect.classify.serialization import skops_io; skops_io()")
 """The imports no features detector can skip while its classifier is a scikit-learn estimator
 loaded with skops (ONNX Runtime for the backbone, scikit-learn itself, skops): its ratio to
 `import torch` is the lowest a features detector's cold start can reach today."""

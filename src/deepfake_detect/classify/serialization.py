@@ -6,7 +6,7 @@ told to trust. We trust a fixed list: the types our registries' fitted reducers 
 classifiers contain beyond skops' own defaults (builtins, numpy, sklearn estimators).
 The file's types are checked before anything in it is imported or built.
 
-skops is imported on first use, and without its scikit-learn walk (see `_skops_io`): its
+skops is imported on first use, and without its scikit-learn walk (see `skops_io`): its
 default trust list comes from `sklearn.utils.all_estimators()`, which imports every
 scikit-learn module, 2 s of a cold `predict` with a features detector, more than importing
 torch (issue 18). We never need that list: TRUSTED_TYPES names every scikit-learn type our
@@ -58,21 +58,22 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.tree._tree.Tree",
 )
 """Found by fitting every registered classifier (with and without search) after every
-registered reducer and asking skops, imported as `_skops_io` imports it, which types it does
+registered reducer and asking skops, imported as `skops_io` imports it, which types it does
 not trust by default; the contract test in tests/test_classify.py repeats this in a fresh
 process, so a new registry entry that needs another type fails there with the name to add.
 If skops was imported before us (by the user's code), its defaults also trust every public
 scikit-learn estimator: the check is then as strict as skops' own, never looser."""
 
 
-def _skops_io() -> ModuleType:
+def skops_io() -> ModuleType:
     """`skops.io`, imported without building skops' scikit-learn trust list when we import it first.
 
     skops computes `SKLEARN_ESTIMATOR_TYPE_NAMES` once, at import, from
     `sklearn.utils.all_estimators()`, which imports all of scikit-learn. While skops imports,
     that function answers with no estimators, so skops trusts no scikit-learn estimator by
     default and every one in a file must be in TRUSTED_TYPES. The original is put back at
-    once; nothing else sees the change.
+    once; nothing else sees the change. Without the walk, scikit-learn's array-API shim never
+    imports torch either (1.6 s a detector on ONNX Runtime does not need).
     """
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
@@ -89,9 +90,9 @@ def _skops_io() -> ModuleType:
 
 def untrusted_types(path: str | Path) -> list[str]:
     """The types in the skops file at `path` that skops does not trust by default."""
-    skops_io = _skops_io()
+    skops = skops_io()
     try:
-        return skops_io.get_untrusted_types(file=path)
+        return skops.get_untrusted_types(file=path)
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
         raise ValueError(f"{path}: not a skops model file ({type(error).__name__})") from None
 
@@ -102,20 +103,20 @@ def dump_estimator(estimator: Any, path: str | Path) -> None:
     Refuses an estimator that `load_estimator` would refuse, so an unloadable file is
     never written and discovered only later.
     """
-    skops_io = _skops_io()
-    data = skops_io.dumps(estimator)
-    _check_trusted(skops_io.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
+    skops = skops_io()
+    data = skops.dumps(estimator)
+    _check_trusted(skops.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
     Path(path).write_bytes(data)
 
 
 def load_estimator(path: str | Path) -> Any:
     """Read an estimator written by `dump_estimator`, refusing any type not trusted."""
-    skops_io = _skops_io()
+    skops = skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     _check_trusted(untrusted_types(path), f"{path}: refusing to load")
     try:
-        estimator = skops_io.load(path, trusted=list(TRUSTED_TYPES))
+        estimator = skops.load(path, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException as error:  # belt and braces
         raise UntrustedModelError(f"{path}: {str(error).splitlines()[0]}") from None
     try:

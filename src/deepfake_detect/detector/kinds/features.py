@@ -10,10 +10,7 @@ as safetensors, so the detector works offline and cannot drift if upstream weigh
 
 from __future__ import annotations
 
-import importlib.abc
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -35,12 +32,16 @@ MODEL_FILE = "model.skops"
 BACKBONE_FILE = "backbone.safetensors"
 
 DETECTOR_TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.isotonic.IsotonicRegression",
 )
 """What a calibrated model holds beyond the classify module's TRUSTED_TYPES (found by asking
-skops which types of a `CalibratedClassifierCV(FrozenEstimator(...))` it does not trust by
-default, for every registered classifier and both calibration methods)."""
+skops, imported as `classify.serialization.skops_io` imports it (trusting no scikit-learn
+estimator by default), which types of a `CalibratedClassifierCV(FrozenEstimator(...))` it does
+not trust, for every registered classifier and both calibration methods)."""
 
 
 def _known(kind: str, names: Callable[[], list[str]]) -> AfterValidator:
@@ -122,55 +123,26 @@ def _check_trusted(types: Iterable[str], context: str) -> None:
 
 def estimator_bytes(estimator: Any) -> bytes:
     """skops bytes of `estimator`, refused now if loading would refuse them later."""
-    import skops.io  # slow to import (it enumerates scikit-learn); only needed here
+    from ...classify.serialization import skops_io
 
-    data = skops.io.dumps(estimator)
-    _check_trusted(skops.io.get_untrusted_types(data=data), "cannot save the model")
+    skops = skops_io()
+    data = skops.dumps(estimator)
+    _check_trusted(skops.get_untrusted_types(data=data), "cannot save the model")
     return data
-
-
-class _TorchBlocked(importlib.abc.MetaPathFinder):
-    """Makes `import torch` fail (ImportError) while installed; see `_skops_io`."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked while skops enumerates scikit-learn)", name=name)
-        return None
-
-
-def _skops_io() -> ModuleType:
-    """`skops.io`, imported without importing torch.
-
-    At import, skops lists scikit-learn's estimators by importing every scikit-learn package,
-    and one of them (`sklearn.externals.array_api_compat.torch`) imports torch when it is
-    installed: 1.6 s and ~300 MB that a detector on ONNX Runtime never uses. That listing
-    skips packages whose import fails, so torch is blocked for the duration of the import
-    (only when torch is not loaded already); what skops trusts is unchanged.
-    """
-    if "skops.io" in sys.modules or "torch" in sys.modules:
-        import skops.io
-
-        return skops.io
-    blocker = _TorchBlocked()
-    sys.meta_path.insert(0, blocker)
-    try:
-        import skops.io
-    finally:
-        sys.meta_path.remove(blocker)
-    return skops.io
 
 
 def load_trusted_estimator(data: bytes, name: str) -> Any:
     """Build the estimator only after every type in the bytes is known to be trusted."""
-    skops_io = _skops_io()
+    from ...classify.serialization import skops_io
 
+    skops = skops_io()
     try:
-        untrusted = skops_io.get_untrusted_types(data=data)
+        untrusted = skops.get_untrusted_types(data=data)
     except Exception as exc:  # zipfile, JSON and schema errors of several kinds
         raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
     _check_trusted(untrusted, f"{name}: refusing to load")
     try:
-        return skops_io.loads(data, trusted=_all_trusted_types())
+        return skops.loads(data, trusted=_all_trusted_types())
     except Exception as exc:
         raise DetectorError(f"{name}: cannot be read as a model ({type(exc).__name__}: {exc})") from None
 
