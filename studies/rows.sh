@@ -24,6 +24,8 @@ declare -A ROWS=(
   [dda_safe_denoise]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3"
   [dda_denoise]="runs/study/pairs_taesd.csv $BASE $DDA --denoise-real-prob 0.3"
   [denoise]="runs/study/pairs_taesd.csv $BASE --denoise-real-prob 0.3"
+  [dda_safe_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --epochs 2"
+  [dda_safe_denoise_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 2"
 )
 for row in "$@"; do
   name=${row%%@*}; seed=0; [[ $row == *@* ]] && seed=${row##*@}
