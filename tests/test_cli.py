@@ -60,6 +60,8 @@ ERROR_CASES: dict[str, list[tuple[str, ...]]] = {
                    ("make-fakes", "{data}", "{root}/fakes", "--generator", "no_such"),
                    ("make-fakes", "{data}", "{root}/fakes", "-g", "tconv", "--image-format", "webp")],
     "adapt": [("adapt", "{missing}", "--fakes", "{data}", "-o", "{root}/adapted")],
+    "ensemble": [("ensemble", "{missing}", "{missing}", "--reals", "{data}", "-o", "{root}/ensemble"),
+                 ("ensemble", "{data}", "{data}", "--reals", "{missing}", "-o", "{root}/ensemble")],
     "calibrate": [("calibrate", "{missing}", "--reals", "{data}", "-o", "{root}/calibrated"),
                   ("calibrate", "{missing}", "--reals", "{missing}", "-o", "{root}/calibrated")],
 }
