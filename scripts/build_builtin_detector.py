@@ -25,8 +25,9 @@ from deepfake_detect.detector.folder import read_detector_folder, write_detector
 from deepfake_detect.detector.onnx_export import FOLDER_KEYS
 from deepfake_detect.evaluate.metrics import compute_metrics
 
-MAX_BYTES = 5 * 2**20
-"""The built-in detector lives in git: a few MB at most."""
+MAX_BYTES = 6 * 2**20
+"""The built-in detector lives in git: a few MB at most (a rank ensemble of three patch networks,
+with the ONNX copy of each, is 5.3 MB)."""
 
 
 def measure(detector: Detector, name: str, source: str) -> dict:

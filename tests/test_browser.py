@@ -140,8 +140,11 @@ def test_the_provenance_panel_names_declarer_and_generator_above_the_score(brows
         browser.get(server.url + "/")
         WebDriverWait(browser, 30).until(EC.text_to_be_present_in_element((By.ID, "model-info"), "AUC"))
         header = browser.find_element(By.ID, "model-info").text
-        assert "fine-tuned patchnet_npr_s" in header and "undefined" not in header
-        assert "0.649 (faces-stylegan2)" in header and "0.591 (t2i-scenes)" in header and "0.760" not in header
+        assert detector.description in header and "undefined" not in header
+        for test_set in detector.manifest["measured"]["test_sets"]:
+            assert f"{test_set['auc']:.3f} ({test_set['name']})" in header
+        validation_auc = (detector.manifest.get("validation") or {}).get("metrics", {}).get("auc")
+        assert validation_auc is None or f"{validation_auc:.3f}" not in header  # only AUC on unseen generators
         browser.find_element(By.ID, "file-input").send_keys(f"{signed}\n{comfy}")
         WebDriverWait(browser, 60).until(
             lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".result[data-state='done']")) == 2)

@@ -3,6 +3,7 @@ missing file, bad YAML or an unknown name into one line and exit status 2, never
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -150,7 +151,14 @@ def test_version_names_the_runtimes_and_the_builtin_detector():
     text = result.stdout
     assert f"deepfake-detect {metadata.version('deepfake-detect')}" in text
     assert f"torch {metadata.version('torch')}" in text and f"onnxruntime {metadata.version('onnxruntime')}" in text
-    assert "built-in detector: patchnet_npr_s" in text and "AUC on unseen generators" in text
+    from deepfake_detect.detector import BUILTIN_DETECTOR
+
+    manifest = json.loads((BUILTIN_DETECTOR / "manifest.json").read_text())
+    assert "built-in detector: " in text and f"({manifest['kind']})" in text and "AUC on unseen generators" in text
+    for member in manifest["backbone"].get("members", [manifest["backbone"]["name"]]):
+        assert member in text
+    for test_set in manifest["measured"]["test_sets"]:
+        assert f"{test_set['name']} {test_set['auc']:.3f}" in text
 
 
 def test_finetune_help_lists_every_architecture_it_accepts(monkeypatch):

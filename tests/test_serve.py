@@ -106,7 +106,7 @@ def test_health_model_page_and_docs(client, detector):
     assert client.get("/health").json()["status"] == "ok"
     manifest = client.get("/model").json()
     assert manifest["kind"] == "features" and manifest["threshold"] == detector.threshold
-    assert manifest["files"] == detector.manifest["files"]
+    assert manifest["files"] == detector.manifest["files"] and manifest["description"] == detector.description
     page = client.get("/")
     assert page.status_code == 200 and 'type="file"' in page.text and "http" not in page.text.split("<script>")[1]
     assert "/predict" in client.get("/openapi.json").json()["paths"]

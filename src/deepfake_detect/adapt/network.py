@@ -50,7 +50,16 @@ def _single_logit(outputs: torch.Tensor) -> torch.Tensor:
     return outputs.reshape(outputs.shape[0], -1)[:, 0]
 
 
-ADAPTABLE_KINDS: dict[str, Callable[[Any], Any]] = {"finetune": _two_class_logit, "reference": _single_logit}
+def _rank_logit(outputs: torch.Tensor) -> torch.Tensor:
+    """A rank ensemble's mean rank in (0, 1) read as log-odds; every member is fine-tuned, the
+    reference ranks stay as they are (the threshold is then recalibrated on the given reals)."""
+    import torch
+
+    return torch.logit(outputs.float().reshape(-1).clamp(1e-4, 1 - 1e-4))
+
+
+ADAPTABLE_KINDS: dict[str, Callable[[Any], Any]] = {
+    "finetune": _two_class_logit, "reference": _single_logit, "ensemble": _rank_logit}
 """Detector kinds `adapt` can fine-tune, each with how its network's output becomes the log-odds of "fake"."""
 
 

@@ -304,6 +304,11 @@ class Detector:
         return Prediction(index, name, probability, decision.verdict.value, note=note, evidence=decision.evidence,
                           combined=decision.combined, provenance=None if provenance is None else provenance.as_dict())
 
+    @property
+    def description(self) -> str:
+        """What the model is, in the kind's words, e.g. "fine-tuned resnet50" or "rank ensemble of 3 patchnet_npr_s"."""
+        return self._description
+
     def describe(self) -> str:
         """One line for logs and the serve banner."""
         return f"{self.folder.name}: {self._description}, threshold {self.threshold:.3f}"

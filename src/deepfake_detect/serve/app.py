@@ -308,7 +308,7 @@ def create_app(
     """The API and page around one loaded detector; limits as in the module docstring."""
     scorer = BatchScorer(detector, max_batch, max(max_queued_images, max_files))
     decoding = asyncio.Semaphore(decode_slots)  # replaced in lifespan, on the serving event loop
-    manifest = json_safe(detector.manifest)
+    manifest = {**json_safe(detector.manifest), "description": detector.description}
     page = _static_page()
 
     @asynccontextmanager
@@ -337,7 +337,8 @@ def create_app(
 
     @app.get("/model")
     async def model() -> JSONResponse:
-        """The detector's manifest: what it is, how it was trained, what it reached."""
+        """The detector's manifest (what it is, how it was trained, what it reached), and its
+        `description` in words, as the command line names it."""
         return JSONResponse(manifest)
 
     @app.get("/verdicts")

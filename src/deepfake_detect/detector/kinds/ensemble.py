@@ -26,6 +26,12 @@ OUTPUT = ("the mean over members of the share of reference real photographs each
           "(0 to 1; not a probability)")
 
 
+def describe_members(members: list[str]) -> str:
+    """E.g. "rank ensemble of 3 patchnet_npr_s" or "rank ensemble of resnet18, patchnet_npr_s"."""
+    names = f"{len(members)} {members[0]}" if len(set(members)) == 1 else ", ".join(members)
+    return f"rank ensemble of {names}"
+
+
 def check_ensemble(name: str) -> None:
     if name != ARCH:
         raise UnknownNameError(f"unknown ensemble '{name}'; an ensemble detector's backbone is '{ARCH}'")
@@ -69,5 +75,5 @@ def fake_column(scores: np.ndarray) -> np.ndarray:
 
 ENSEMBLE = network_model_kind(
     "ensemble", EnsembleSection, _build, lambda name: "the rank ensemble its manifest describes",
-    lambda name: "rank ensemble", probability_module, fake_column, onnx_output=ONNX_OUTPUT,
+    lambda section: describe_members(section.backbone["members"]), probability_module, fake_column, onnx_output=ONNX_OUTPUT,
 )

@@ -42,6 +42,6 @@ def _build(section: NetworkSection) -> torch.nn.Module:
 
 
 FINETUNED = network_model_kind(
-    "finetune", FinetunedSection, _build, lambda name: f"a fine-tuned {name}", lambda name: f"fine-tuned {name}",
+    "finetune", FinetunedSection, _build, lambda name: f"a fine-tuned {name}", lambda section: f"fine-tuned {section.backbone['name']}",
     probability_module, fake_column, onnx_output="probabilities",
 )

@@ -107,14 +107,14 @@ def network_model_kind(
     section: type[NetworkSection],
     build: Callable[[NetworkSection], torch.nn.Module],
     what: Callable[[str], str],
-    describe: Callable[[str], str],
+    describe: Callable[[NetworkSection], str],
     module: Callable[[torch.nn.Module], torch.nn.Module],
     fake_column: FakeColumn,
     onnx_output: str,
 ) -> ModelKind:
     """A network kind from what differs between kinds: how the architecture its section names is
-    built (random init, never a download), words for it in load errors (`what`) and in banners
-    (`describe`), its probability module, the P(fake) column and the ONNX output name. Both runtimes, the files and
+    built (random init, never a download), words for it in load errors (`what`, from the
+    architecture's name) and in banners (`describe`, from the kind's section), its probability module, the P(fake) column and the ONNX output name. Both runtimes, the files and
     the export are the same for every network kind."""
 
     def load(manifest: Manifest, kind_section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> NetworkModel:
@@ -130,6 +130,6 @@ def network_model_kind(
 
     return ModelKind(
         name, (WEIGHTS_FILE, ONNX_FILE), section, lambda manifest: [WEIGHTS_FILE], load,
-        lambda manifest, _: describe(manifest.backbone.name),
+        lambda manifest, kind_section: describe(kind_section),
         load_onnx=load_onnx, exportable=lambda model: model.module, onnx_output=onnx_output,
     )

@@ -48,5 +48,5 @@ def fake_column(probabilities: np.ndarray) -> np.ndarray:
 
 REFERENCE = network_model_kind(
     "reference", ReferenceSection, lambda section: reference_network(section.backbone["name"]).build("random"), lambda name: name,
-    lambda name: f"reference {name}", probability_module, fake_column, onnx_output=ONNX_OUTPUT,
+    lambda section: f"reference {section.backbone['name']}", probability_module, fake_column, onnx_output=ONNX_OUTPUT,
 )
