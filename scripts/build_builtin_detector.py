@@ -20,14 +20,13 @@ from pathlib import Path
 
 from deepfake_detect.data import load_dataset
 from deepfake_detect.detector import BUILTIN_DETECTOR, Detector
+from deepfake_detect.detector.builtin import BUILTIN_MAX_BYTES
 from deepfake_detect.scoring.cells import score_records
 from deepfake_detect.detector.folder import read_detector_folder, write_detector_folder
 from deepfake_detect.detector.onnx_export import FOLDER_KEYS
 from deepfake_detect.evaluate.metrics import compute_metrics
 
-MAX_BYTES = 6 * 2**20
-"""The built-in detector lives in git: a few MB at most (a rank ensemble of three patch networks,
-with the ONNX copy of each, is 5.3 MB)."""
+MAX_BYTES = BUILTIN_MAX_BYTES
 
 
 def measure(detector: Detector, name: str, source: str) -> dict:

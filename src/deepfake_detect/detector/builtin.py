@@ -15,6 +15,9 @@ from ..errors import DetectorError
 from .manifest import MANIFEST_FILE
 
 BUILTIN_DETECTOR = Path(str(files("deepfake_detect.builtin_detectors") / "default"))
+BUILTIN_MAX_BYTES = 6 * 2**20
+"""The built-in detector lives in git and in every installation: a few MB at most (a rank ensemble
+of three patch networks, each with its ONNX copy, is 5.3 MB)."""
 
 
 def builtin_detector() -> Path:
