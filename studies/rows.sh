@@ -26,6 +26,8 @@ declare -A ROWS=(
   [denoise]="runs/study/pairs_taesd.csv $BASE --denoise-real-prob 0.3"
   [dda_safe_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --epochs 2"
   [dda_safe_denoise_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 2"
+  [dda_safe_denoise5_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.5 --epochs 2"
+  [dda_safe_denoise_e3]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 3"
   [dda_safe_denoise_gray_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --grayscale-prob 0.1 --epochs 2"
 )
 for row in "$@"; do
