@@ -29,6 +29,7 @@ declare -A ROWS=(
   [dda_safe_denoise5_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.5 --epochs 2"
   [dda_safe_denoise_e3]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 3"
   [dda_safe_denoise_e2_w256]="runs/study/pairs_w256.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 2"
+  [dda_safe_denoise_e2_w128same]="runs/study/pairs_w128same.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --epochs 2"
   [dda_safe_denoise_gray_e2]="runs/study/pairs_taesd.csv $BASE $DDA $SAFE --denoise-real-prob 0.3 --grayscale-prob 0.1 --epochs 2"
 )
 for row in "$@"; do
