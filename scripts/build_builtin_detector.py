@@ -26,7 +26,6 @@ from deepfake_detect.detector.folder import read_detector_folder, write_detector
 from deepfake_detect.detector.onnx_export import FOLDER_KEYS
 from deepfake_detect.evaluate.metrics import compute_metrics
 
-MAX_BYTES = BUILTIN_MAX_BYTES
 
 
 def measure(detector: Detector, name: str, source: str) -> dict:
@@ -47,8 +46,8 @@ def main() -> None:
 
     loaded = read_detector_folder(args.detector)
     size = sum(len(data) for data in loaded.files.values())
-    if size > MAX_BYTES:
-        raise SystemExit(f"{args.detector}: {size / 2**20:.1f} MB of model files, more than the {MAX_BYTES // 2**20} MB the package may carry")
+    if size > BUILTIN_MAX_BYTES:
+        raise SystemExit(f"{args.detector}: {size / 2**20:.1f} MB of model files, more than the {BUILTIN_MAX_BYTES // 2**20} MB the package may carry")
     detector = Detector.load(args.detector)
     tests = [measure(detector, *spec.split("=", 1)) for spec in args.test]
     manifest = {key: value for key, value in loaded.raw.items() if key not in FOLDER_KEYS}

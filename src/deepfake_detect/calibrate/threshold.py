@@ -44,6 +44,11 @@ def _check_distinct(reals: Sequence[Path]) -> None:
                         f"got {len(distinct)} distinct among {len(reals)} file(s)")
 
 
+def images_digest(paths: Sequence[str | Path]) -> str:
+    """sha256 of the sorted paths: which images a threshold (or a reference) was set on, without listing them."""
+    return hashlib.sha256("\n".join(sorted(str(p) for p in paths)).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Calibrated:
     path: Path
@@ -81,7 +86,7 @@ def calibrate_detector(
     if not np.isfinite(scored.scores).all():
         raise UserError("the detector gave scores that are not finite on these reals; no threshold can be set")
     threshold = float(min(max(threshold_for_fpr(scored.scores, scored.y_true, target_fpr), 0.0), 1.0))
-    images = hashlib.sha256("\n".join(sorted(str(r.path) for r in records)).encode()).hexdigest()
+    images = images_digest([r.path for r in records])
     manifest = {key: value for key, value in loaded.raw.items() if key not in FOLDER_KEYS}
     manifest["threshold"] = threshold
     manifest["threshold_rule"] = {

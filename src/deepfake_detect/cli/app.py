@@ -81,9 +81,10 @@ def version_text() -> str:
         manifest = json.loads((BUILTIN_DETECTOR / MANIFEST_FILE).read_text(encoding="utf-8"))
         measured = ", ".join(f"{t['name']} {t['auc']:.3f}" for t in manifest.get("measured", {}).get("test_sets", []))
         weights = next(iter(sorted(manifest["files"].items())))
+        from ..detector.kinds.ensemble import describe_members
+
         members = manifest["backbone"].get("members")
-        name = manifest["backbone"]["name"] if not members else (
-            f"{len(members)} x {members[0]}" if len(set(members)) == 1 else " + ".join(members))
+        name = describe_members(members) if members else manifest["backbone"]["name"]
         lines.append(f"built-in detector: {name} ({manifest['kind']}), made "
                      f"{manifest['created'][:10]}, {weights[0]} sha256 {weights[1][:12]}"
                      + (f"; AUC on unseen generators: {measured}" if measured else ""))

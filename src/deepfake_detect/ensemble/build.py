@@ -10,7 +10,6 @@ the images it was made from. Members must be fine-tuned networks with one prepro
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..calibrate import calibrate_detector
+from ..calibrate.threshold import images_digest
 from ..data import ImageRecord
 from ..detector.detector import Detector
 from ..detector.folder import read_detector_folder, write_detector_folder
@@ -86,7 +86,7 @@ def build_ensemble(
         "output": OUTPUT,
         "members": [{"folder": str(Path(f.path).resolve()), "files": dict(f.manifest.files),
                      "validation": f.raw.get("validation"), "measured": f.raw.get("measured")} for f in folders],
-        "reference_reals": {"count": int(margins.shape[1]), "images": _digest(reference), "seed": seed},
+        "reference_reals": {"count": int(margins.shape[1]), "images": images_digest(reference), "seed": seed},
         "training_data": {"members": [f.raw.get("training_data") for f in folders]},
         "versions": versions(),
     }
@@ -131,7 +131,3 @@ def _margins(detector: Detector, reals: Sequence[Path], batch_size: int, on_bad:
         raise UserError(f"only {len(scored.scores)} usable reference real image(s); the ranks need at least {MIN_REALS // 2}")
     p = np.clip(scored.scores, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
     return torch.from_numpy(np.log(p) - np.log1p(-p)).float()
-
-
-def _digest(paths: Sequence[Path]) -> str:
-    return hashlib.sha256("\n".join(sorted(str(p) for p in paths)).encode()).hexdigest()

@@ -3,7 +3,7 @@
 The network is `backbones.ensemble.RankEnsemble`; its manifest's backbone names it
 "rank_ensemble" and lists the members' architectures and how many reference reals it holds,
 which is all it takes to rebuild it before its weights (members and reference margins, one
-safetensors file) are loaded strictly. Written by `train.ensemble.build_ensemble`.
+safetensors file) are loaded strictly. Written by `ensemble.build.build_ensemble`.
 """
 
 from __future__ import annotations
