@@ -85,8 +85,9 @@ def test_training_writes_a_complete_manifest_and_no_pickle(trained):
     assert data["train"]["real"] + data["validation"]["real"] == 12
     assert set(manifest["versions"]) >= {"deepfake_detect", "torch", "scikit_learn", "skops"}
     files = sorted(p.name for p in trained.path.iterdir())
-    assert files == ["manifest.json", "model.skops"]
-    assert set(manifest["files"]) == {"model.skops"}
+    assert files == ["classic.onnx", "manifest.json", "model.skops"]
+    assert set(manifest["files"]) == {"model.skops", "classic.onnx"}
+    assert manifest["classic_graph"]["file"] == "classic.onnx" and manifest["classic_graph"]["max_abs_difference"] < 1e-4
     assert manifest["onnx"] is None and "fft" in manifest["onnx_unavailable"]  # torch.fft has no ONNX export
 
 
@@ -155,7 +156,7 @@ def test_bundled_network_weights_reload_exactly(data_folder, tmp_path):
     plan = TrainingPlan(dataset=str(data_folder), backbone="efficientnet_lite0", cache=str(tmp_path / "cache"),
                         max_per_class=6, validation_size=0.34)
     trained = train_detector(plan, tmp_path / "lite", workers=0)
-    assert set(trained.manifest["files"]) == {"model.skops", "backbone.safetensors", "network.onnx"}
+    assert set(trained.manifest["files"]) == {"model.skops", "backbone.safetensors", "network.onnx", "classic.onnx"}
     assert trained.manifest["onnx"]["file"] == "network.onnx"
     assert trained.manifest["backbone"]["weights_id"] == "pretrained:efficientnet_lite0"
     images = sorted(data_folder.rglob("img00[0-1].png"))
@@ -339,7 +340,7 @@ def test_saving_never_replaces_a_folder_that_is_not_a_detector(trained, tmp_path
     (folder / "holiday.jpg").write_bytes(b"precious")
     manifest = json.loads((trained.path / "manifest.json").read_text())
     with pytest.raises(DetectorError, match="holds other files.*holiday.jpg"):
-        write_detector_folder(folder, manifest, {"model.skops": (trained.path / "model.skops").read_bytes()})
+        write_detector_folder(folder, manifest, {name: (trained.path / name).read_bytes() for name in manifest["files"]})
     assert (folder / "holiday.jpg").read_bytes() == b"precious"
 
 

@@ -155,7 +155,7 @@ def test_nan_features_into_a_features_detector_give_error_rows(tmp_path, images)
     features = np.vstack([X[:1], np.full((1, X.shape[1]), np.nan)])
     from deepfake_detect.detector.kinds.features import scores_of_finite_rows
 
-    scores = scores_of_finite_rows(detector.model.estimator, features)
+    scores = scores_of_finite_rows(detector.model.scorer, features)
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
 
 

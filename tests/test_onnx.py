@@ -176,7 +176,7 @@ def test_both_runtimes_give_the_same_verdicts(which, request, data_folder, photo
     assert [r.verdict for r in onnx] == [r.verdict for r in torch_]
 
 
-def test_auto_is_onnx_on_a_cpu_and_torch_when_asked_or_without_a_graph(trained, tmp_path):
+def test_auto_is_onnx_on_a_cpu_and_torch_when_asked_or_without_a_graph(trained, tmp_path, photos):
     assert Detector.load(trained, device="cpu").runtime == "onnx"
     assert Detector.load(trained, runtime="torch").runtime == "torch"
     assert choose_runtime("auto", "cuda") == "torch"
@@ -184,7 +184,7 @@ def test_auto_is_onnx_on_a_cpu_and_torch_when_asked_or_without_a_graph(trained, 
         choose_runtime("tensorrt")
     old = tmp_path / "old"
     manifest = {k: v for k, v in json.loads((trained / "manifest.json").read_text()).items()
-                if k not in ("format", "format_version", "files", "onnx")}
+                if k not in ("format", "format_version", "files", "onnx", "classic_graph")}
     files = {name: (trained / name).read_bytes() for name in ("model.skops", "backbone.safetensors")}
     write_detector_folder(old, manifest, files)  # as saved before detectors carried ONNX
     assert Detector.load(old).runtime == "torch"
@@ -192,6 +192,9 @@ def test_auto_is_onnx_on_a_cpu_and_torch_when_asked_or_without_a_graph(trained, 
         Detector.load(old, runtime="onnx")
     add_onnx(old)
     assert Detector.load(old).runtime == "onnx" and (old / "network.onnx").is_file()
+    items = sorted(photos)[:2]  # no classic.onnx: ONNX Runtime for the backbone, scikit-learn after it
+    assert [r.probability for r in Detector.load(old).predict(items)] == pytest.approx(
+        [r.probability for r in Detector.load(trained).predict(items)], abs=PARITY)
 
 
 def test_serving_helpers_stack_the_runtime_arrays(finetuned, photos):
@@ -224,12 +227,13 @@ def test_predict_on_a_cpu_never_imports_torch(which, request, photos):
     script = (
         "import sys; from deepfake_detect.detector import Detector; "
         f"d = Detector.load({str(folder)!r}, device='cpu'); r = d.predict([{str(photos[0])!r}]); "
-        "print(d.runtime, r[0].verdict.replace(' ', '_'), 'torch' in sys.modules, 'torchvision' in sys.modules)"
+        "print(d.runtime, r[0].verdict.replace(' ', '_'), *(name in sys.modules for name in ('torch', 'torchvision', 'sklearn', 'scipy')))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    runtime, verdict, torch_loaded, torchvision_loaded = done.stdout.split()
-    assert (runtime, torch_loaded, torchvision_loaded) == ("onnx", "False", "False") and verdict in ("no_evidence_found", "likely_generated")
+    runtime, verdict, *loaded = done.stdout.split()
+    # a features detector's classic part runs as classic.onnx: no scikit-learn or SciPy either
+    assert runtime == "onnx" and loaded == ["False"] * 4 and verdict in ("no_evidence_found", "likely_generated")
 
 
 def test_predict_with_the_builtin_network_never_imports_scikit_learn(photos, tmp_path):

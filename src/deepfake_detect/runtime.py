@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-VERSIONED_PACKAGES = ("deepfake-detect", "torch", "torchvision", "timm", "numpy", "scikit-learn", "skops", "safetensors")
+VERSIONED_PACKAGES = ("deepfake-detect", "torch", "torchvision", "timm", "numpy", "scikit-learn", "skops", "skl2onnx",
+                      "onnxruntime", "safetensors")
 
 
 def cpu_cores() -> int:

@@ -139,7 +139,7 @@ def validate_manifest(raw: dict[str, Any], where: str | Path = MANIFEST_FILE) ->
         problems.append(f"kind: unknown detector kind '{raw['kind']}'; choose from: {', '.join(list_kinds())}")
     section = _validated(kind.schema, raw, problems) if kind else None
     if manifest is not None and kind is not None and section is not None:
-        required = kind.required_files(manifest) + ([manifest.onnx.file] if manifest.onnx else [])
+        required = kind.required_files(manifest, section) + ([manifest.onnx.file] if manifest.onnx else [])
         problems += [f"files: lists no sha256 for {name}" for name in required if name not in manifest.files]
     if problems or manifest is None or kind is None or section is None:
         raise DetectorError(f"{where}: " + "; ".join(problems))

@@ -1,9 +1,13 @@
-"""Feature reductions: `create_reducer(name, **params)`. One file per family; importing this
-package registers them all. A new reduction is a decorated factory in a family file."""
+"""Feature reductions: `create_reducer(name, **params)`. One estimator class per family file,
+one registered factory per reduction in `registry.py`; the estimator classes (and scikit-learn
+under them) are imported when first used, not when the names are listed."""
 
-from . import autoencoder, pca  # noqa: F401  (registration)
-from .autoencoder import AutoencoderReducer
-from .pca import PCAReducer
+import lazy_loader as lazy
+
 from .registry import create_reducer, list_reducers, register_reducer
 
-__all__ = ["AutoencoderReducer", "PCAReducer", "create_reducer", "list_reducers", "register_reducer"]
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
+    "autoencoder": ["AutoencoderReducer"],
+    "pca": ["PCAReducer"],
+})
+__all__ += ["create_reducer", "list_reducers", "register_reducer"]

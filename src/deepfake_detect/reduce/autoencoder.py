@@ -21,7 +21,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .registry import register_reducer
 
 if TYPE_CHECKING:
     import torch
@@ -184,18 +183,3 @@ def _reconstruction_loss(model: nn.Module, data: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
         return torch.nn.functional.mse_loss(model(data), data).item()
-
-
-@register_reducer
-def autoencoder() -> AutoencoderReducer:
-    """MLP autoencoder to 64 dimensions (hidden=128, max_epochs=100, lr=1e-3,
-    batch_size=64, validation_fraction=0.1, patience=10, random_state=0, n_jobs=1).
-
-    64 dimensions is enough for a classifier on top and small enough that the bottleneck
-    really compresses the 512-1280-d features of common backbones. The sizes were picked
-    on 2,000 x 1,280 synthetic features of low intrinsic dimension: 128 hidden units
-    reached a lower validation loss than 256 at two thirds of the cost per epoch, and
-    batches of 64 stopped in about half the epochs of batches of 256, at a lower loss.
-    max_epochs caps the time on data whose loss keeps creeping down.
-    """
-    return AutoencoderReducer()

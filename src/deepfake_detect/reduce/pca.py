@@ -9,7 +9,6 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, RealNotInt
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .registry import register_reducer
 
 
 class PCAReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -65,14 +64,3 @@ class PCAReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     @property
     def _n_features_out(self) -> int:
         return self.n_components_
-
-
-@register_reducer
-def pca() -> PCAReducer:
-    """PCA keeping 99% of the variance (whiten=False, random_state=0).
-
-    A variance fraction rather than a fixed count, so one default suits every backbone
-    width; 99% rather than the textbook 95% because generator artefacts are faint and may
-    live in low-variance directions that a harder cut would throw away.
-    """
-    return PCAReducer()

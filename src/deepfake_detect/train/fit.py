@@ -23,9 +23,10 @@ from ..evaluate.metrics import threshold_rule
 from ..runs.folder import CONFIG_FILE, RESULTS_CSV
 from ..runtime import versions
 from ..transforms import TransformSpec
-from ..detector.kinds.features import BACKBONE_FILE, FEATURES, MODEL_FILE, estimator_bytes
+from ..detector.kinds.features import BACKBONE_FILE, CLASSIC_FILE, FEATURES, MODEL_FILE, estimator_bytes
 from ..detector.folder import read_detector_folder, write_detector_folder
 from ..detector.onnx_export import with_onnx
+from .classic_graph import checked_classic_graph
 from .plan import TrainingPlan
 
 GRID_RESULTS_FILE = RESULTS_CSV
@@ -153,6 +154,8 @@ class FittedModel:
     estimator: Any
     rule: dict[str, Any]
     metrics: dict[str, Any]
+    validation_rows: np.ndarray
+    """The calibration rows: its ONNX graph must give the pipeline's numbers on them."""
 
 
 def build_pipeline(plan: TrainingPlan):
@@ -187,7 +190,7 @@ def fit_calibrated(plan: TrainingPlan, X_train: np.ndarray, y_train: np.ndarray,
     metrics = compute_metrics(y_val, val_scores, rule["threshold"], seed=plan.seed)
     metrics["fpr"] = 1.0 - metrics["real_accuracy"]
     metrics["tpr"] = metrics["fake_accuracy"]
-    return FittedModel(calibrated, rule, metrics)
+    return FittedModel(calibrated, rule, metrics, X_val)
 
 
 def save_features_detector(output: Path, plan: TrainingPlan, backbone, fitted: FittedModel,
@@ -200,6 +203,11 @@ def save_features_detector(output: Path, plan: TrainingPlan, backbone, fitted: F
         # The exact weights: the detector needs no download and cannot drift upstream.
         files[BACKBONE_FILE] = weights_bytes(backbone.network)
     manifest = build_manifest(plan, backbone, fitted.rule, fitted.metrics, data)
+    graph, graph_info = checked_classic_graph(fitted.estimator, fitted.validation_rows)
+    if graph is not None:  # ONNX Runtime then scores without scikit-learn
+        files[CLASSIC_FILE] = graph
+        graph_info = {"file": CLASSIC_FILE, **graph_info, "checked_on": "validation split"}
+    manifest["classic_graph"] = graph_info
     manifest, files = with_onnx(manifest, files, backbone, backbone.info.input_size, FEATURES.onnx_output)
     write_detector_folder(output, manifest, files)
     return read_detector_folder(output).raw

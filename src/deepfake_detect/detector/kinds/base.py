@@ -45,8 +45,8 @@ class ModelKind:
     """Every file this kind may write: an old folder holding only these may be replaced."""
     schema: type[BaseModel]
     """The kind's own manifest fields, validated beside the common ones (extra keys ignored)."""
-    required_files: Callable[[Manifest], list[str]]
-    """Files that must be listed (with their sha256) for this manifest."""
+    required_files: Callable[[Manifest, BaseModel], list[str]]
+    """Files that must be listed (with their sha256) for this manifest and its kind section."""
     load: Callable[[Manifest, BaseModel, Mapping[str, bytes], torch.device], ScoringModel]
     """Build the torch scoring model from the validated manifest, its kind section and the verified bytes."""
     describe: Callable[[Manifest, BaseModel], str]

@@ -1,11 +1,13 @@
 """Detector kind "features": a frozen backbone, then a calibrated reduction + classifier.
 
-Written by `train_detector`. scikit-learn (and SciPy under it) is imported only when a features
-manifest is validated or its model loaded, never by a network detector: importing this module
-costs nothing, so loading the built-in network does not pay ~2 s for a library it never calls.
-The scikit-learn part is a skops file, loaded only after every
-type in it is found on an explicit trusted list; a backbone with learned weights ships them
-as safetensors, so the detector works offline and cannot drift if upstream weights change.
+Written by `train_detector`. The classic part is saved twice: as a skops file (the scikit-learn
+pipeline itself, loaded only after every type in it is found on an explicit trusted list) and,
+where skl2onnx converts it exactly, as `classic.onnx` (`train.classic_graph`). On ONNX Runtime
+a folder with that graph runs without scikit-learn or SciPy (about a second of a cold start);
+the torch runtime, and a folder without the graph, score with the scikit-learn pipeline.
+Validating a manifest imports no scikit-learn either (the registries list names without it).
+A backbone with learned weights ships them as safetensors, so the detector works offline and
+cannot drift if upstream weights change.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.skops"
 BACKBONE_FILE = "backbone.safetensors"
+CLASSIC_FILE = "classic.onnx"
 
 DETECTOR_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration.CalibratedClassifierCV",
@@ -95,6 +98,14 @@ class BackboneName(BaseModel):
     name: Annotated[str, AfterValidator(_registered_backbone)]
 
 
+class ClassicGraphBlock(BaseModel):
+    """Where the classic part's ONNX graph is (`file`), or why there is none (`reason`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    file: Literal["classic.onnx"] | None = None
+    reason: str | None = None
+
+
 class FeaturesSection(BaseModel):
     """The manifest fields only this kind has; its backbone must be a registered one."""
 
@@ -104,6 +115,8 @@ class FeaturesSection(BaseModel):
     reduction: ReductionStep
     classifier: ClassifierStep
     calibration: CalibrationBlock
+    classic_graph: ClassicGraphBlock | None = None
+    """Absent in folders saved before the classic part was converted to ONNX."""
 
 
 # --- trusted skops bytes -------------------------------------------------------------------------
@@ -150,19 +163,28 @@ def load_trusted_estimator(data: bytes, name: str) -> Any:
 # --- the scoring model ---------------------------------------------------------------------------
 
 
-def scores_of_finite_rows(estimator: Any, features: Any) -> np.ndarray:
+Scorer = Callable[["np.ndarray"], "np.ndarray"]
+"""Feature rows (float64) -> P(fake) per row: the scikit-learn pipeline or its ONNX graph."""
+
+
+def scores_of_finite_rows(scorer: Scorer, features: Any) -> np.ndarray:
     """P(fake) per row; NaN for a row whose features are not finite (an error row for that image,
     where scikit-learn would refuse the whole batch), the other rows scored as usual."""
     import numpy as np
-
-    from ...classify import fake_scores  # scikit-learn: only for a features detector
 
     features = np.asarray(features, dtype=np.float64)
     scores = np.full(len(features), np.nan)
     finite = np.isfinite(features).all(axis=1)
     if finite.any():
-        scores[finite] = fake_scores(estimator, features[finite])
+        scores[finite] = scorer(features[finite])
     return scores
+
+
+def estimator_scorer(estimator: Any) -> Scorer:
+    """The scikit-learn pipeline as a `Scorer`."""
+    from ...classify import fake_scores  # scikit-learn: only for a features detector scored by it
+
+    return lambda rows: fake_scores(estimator, rows)
 
 
 class FeatureModel:
@@ -174,39 +196,65 @@ class FeatureModel:
         self.device = device
         self.backbone = prepare_for_inference(backbone, device)
         self.estimator = estimator
+        self.scorer = estimator_scorer(estimator)
         self.to_tensor = manifest.preprocess.preprocessing().tensor_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, tensors: torch.Tensor) -> np.ndarray:
         from ...features.extract import embed
 
-        return scores_of_finite_rows(self.estimator, embed(self.backbone, tensors, self.device))
+        return scores_of_finite_rows(self.scorer, embed(self.backbone, tensors, self.device))
 
 
 class OnnxFeatureModel:
-    """The backbone's ONNX graph on ONNX Runtime (no torch), then the same classic pipeline."""
+    """The backbone's ONNX graph on ONNX Runtime (no torch), then the classic part: its own ONNX
+    graph where the folder has one (no scikit-learn), else the scikit-learn pipeline."""
 
-    def __init__(self, network: OnnxNetwork, estimator: Any, manifest: Manifest):
+    def __init__(self, network: OnnxNetwork, scorer: Scorer, manifest: Manifest):
         self.network = network
-        self.estimator = estimator
+        self.scorer = scorer
         self.to_tensor = manifest.preprocess.preprocessing().array_transform
         self.draft_size = manifest.preprocess.preprocessing().draft_size
 
     def score_tensors(self, arrays: np.ndarray) -> np.ndarray:
-        return scores_of_finite_rows(self.estimator, embed_crops(self.network, arrays))
+        return scores_of_finite_rows(self.scorer, embed_crops(self.network, arrays))
 
 
-def _required_files(manifest: Manifest) -> list[str]:
-    return [MODEL_FILE] + ([BACKBONE_FILE] if backbone_info(manifest.backbone.name).needs_weights else [])
+def _required_files(manifest: Manifest, section: FeaturesSection) -> list[str]:
+    needs_weights = backbone_info(manifest.backbone.name).needs_weights
+    has_graph = section.classic_graph is not None and section.classic_graph.file is not None
+    return [MODEL_FILE] + [BACKBONE_FILE] * needs_weights + [CLASSIC_FILE] * has_graph
 
 
 def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FeatureModel:
     return FeatureModel(_backbone(manifest, files), _estimator(files, manifest, section), manifest, device)
 
 
-def _load_onnx(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
+def _load_onnx(manifest: Manifest, section: FeaturesSection, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
     network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file, manifest.preprocess.size)
-    return OnnxFeatureModel(network, _estimator(files, manifest, section), manifest)
+    if CLASSIC_FILE in files and section.classic_graph is not None and section.classic_graph.file is not None:
+        scorer = _classic_graph(files[CLASSIC_FILE], manifest, threads)
+    else:
+        scorer = estimator_scorer(_estimator(files, manifest, section))
+    return OnnxFeatureModel(network, scorer, manifest)
+
+
+def _classic_graph(graph: bytes, manifest: Manifest, threads: int | None) -> Scorer:
+    """The classic part's graph, refused in one line unless it takes this backbone's features and
+    gives a finite P(fake) per row."""
+    import numpy as np
+
+    from ...inference.session import OnnxScorer
+
+    n_features = backbone_info(manifest.backbone.name).embed_dim
+    scorer = OnnxScorer(graph, n_features, CLASSIC_FILE, threads)
+    try:
+        probe = scorer(np.zeros((2, n_features)))
+    except Exception as exc:  # ONNX Runtime's own error types
+        raise DetectorError(f"{CLASSIC_FILE}: refused, it cannot score features ({type(exc).__name__})") from None
+    if probe.shape != (2,) or not np.all((probe >= 0) & (probe <= 1)):
+        raise DetectorError(f"{CLASSIC_FILE}: refused, it gives no probability")
+    return scorer
 
 
 def _estimator(files: Mapping[str, bytes], manifest: Manifest, section: FeaturesSection) -> Any:
@@ -287,7 +335,7 @@ def _describe(manifest: Manifest, section: BaseModel) -> str:
 
 FEATURES = ModelKind(
     "features",
-    (MODEL_FILE, BACKBONE_FILE, ONNX_FILE),
+    (MODEL_FILE, BACKBONE_FILE, ONNX_FILE, CLASSIC_FILE),
     FeaturesSection,
     _required_files,
     _load,

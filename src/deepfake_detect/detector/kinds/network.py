@@ -129,7 +129,7 @@ def network_model_kind(
         return OnnxNetworkModel(OnnxNetwork(files[graph], threads, graph, manifest.preprocess.size), fake_column, manifest)
 
     return ModelKind(
-        name, (WEIGHTS_FILE, ONNX_FILE), section, lambda manifest: [WEIGHTS_FILE], load,
+        name, (WEIGHTS_FILE, ONNX_FILE), section, lambda manifest, kind_section: [WEIGHTS_FILE], load,
         lambda manifest, kind_section: describe(kind_section),
         load_onnx=load_onnx, exportable=lambda model: model.module, onnx_output=onnx_output,
     )
