@@ -20,14 +20,15 @@ through `structure.check_fitted_structure` before it is returned.
 
 from __future__ import annotations
 
-from ..errors import UntrustedModelError
-from .structure import check_fitted_structure
-
 import sys
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from ..errors import DetectorError, UntrustedModelError
+from .structure import check_fitted_structure
 
 TRUSTED_TYPES: tuple[str, ...] = (
     "deepfake_detect.reduce.autoencoder.AutoencoderReducer",
@@ -94,39 +95,50 @@ def untrusted_types(path: str | Path) -> list[str]:
     try:
         return skops.get_untrusted_types(file=path)
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: not a skops model file ({type(error).__name__})") from None
+        raise DetectorError(f"{path}: not a skops model file ({type(error).__name__})") from None
+
+
+def estimator_bytes(estimator: Any, extra_trusted: Iterable[str] = ()) -> bytes:
+    """skops bytes of `estimator`, refused now if `estimator_from_bytes` would refuse them later
+    (so an unloadable file is never written and discovered only later)."""
+    skops = skops_io()
+    data = skops.dumps(estimator)
+    _check_trusted(skops.get_untrusted_types(data=data), extra_trusted, "cannot save the model")
+    return data
+
+
+def estimator_from_bytes(data: bytes, name: str, extra_trusted: Iterable[str] = ()) -> Any:
+    """The estimator in skops `data`, built only after every type in it is found trusted
+    (TRUSTED_TYPES and `extra_trusted`) and returned only after its fitted arrays are checked;
+    every refusal is one line naming `name`."""
+    skops = skops_io()
+    try:
+        untrusted = skops.get_untrusted_types(data=data)
+    except Exception as exc:  # zipfile, JSON and schema errors of several kinds
+        raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
+    _check_trusted(untrusted, extra_trusted, f"{name}: refusing to load")
+    try:
+        estimator = skops.loads(data, trusted=sorted({*TRUSTED_TYPES, *extra_trusted}))
+    except Exception as exc:
+        raise DetectorError(f"{name}: cannot be read as a model ({type(exc).__name__}: {exc})") from None
+    try:
+        check_fitted_structure(estimator)
+    except ValueError as error:
+        raise UntrustedModelError(f"{name}: refused, {error}") from None
+    return estimator
 
 
 def dump_estimator(estimator: Any, path: str | Path) -> None:
-    """Write `estimator` to `path` in skops format.
-
-    Refuses an estimator that `load_estimator` would refuse, so an unloadable file is
-    never written and discovered only later.
-    """
-    skops = skops_io()
-    data = skops.dumps(estimator)
-    _check_trusted(skops.get_untrusted_types(data=data), f"cannot save to {path}, load_estimator would refuse")
-    Path(path).write_bytes(data)
+    """Write `estimator` to `path` in skops format (refused if `load_estimator` would refuse it)."""
+    Path(path).write_bytes(estimator_bytes(estimator))
 
 
 def load_estimator(path: str | Path) -> Any:
     """Read an estimator written by `dump_estimator`, refusing any type not trusted."""
-    skops = skops_io()
-    from skops.io.exceptions import UntrustedTypesFoundException
-
-    _check_trusted(untrusted_types(path), f"{path}: refusing to load")
-    try:
-        estimator = skops.load(path, trusted=list(TRUSTED_TYPES))
-    except UntrustedTypesFoundException as error:  # belt and braces
-        raise UntrustedModelError(f"{path}: {str(error).splitlines()[0]}") from None
-    try:
-        check_fitted_structure(estimator)
-    except ValueError as error:
-        raise UntrustedModelError(f"{path}: refused, {error}") from None
-    return estimator
+    return estimator_from_bytes(Path(path).read_bytes(), str(path))
 
 
-def _check_trusted(types: list[str], context: str) -> None:
-    unknown = sorted(set(types) - set(TRUSTED_TYPES))
+def _check_trusted(types: Iterable[str], extra_trusted: Iterable[str], context: str) -> None:
+    unknown = sorted(set(types) - set(TRUSTED_TYPES) - set(extra_trusted))
     if unknown:
-        raise UntrustedModelError(f"{context} types not in TRUSTED_TYPES: {', '.join(unknown)}")
+        raise UntrustedModelError(f"{context}: holds types that are not trusted: {', '.join(unknown)}")

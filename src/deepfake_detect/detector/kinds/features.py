@@ -12,13 +12,13 @@ cannot drift if upstream weights change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ...backbones import backbone_info
-from ...errors import DetectorError, UnknownNameError, UntrustedModelError
+from ...errors import DetectorError, UnknownNameError
 from ...inference.session import OnnxNetwork
 from ...transforms.preprocess import embed_crops
 from ..manifest import ONNX_FILE
@@ -122,42 +122,18 @@ class FeaturesSection(BaseModel):
 # --- trusted skops bytes -------------------------------------------------------------------------
 
 
-def _all_trusted_types() -> list[str]:
-    from ...classify import TRUSTED_TYPES
-
-    return sorted(set(TRUSTED_TYPES) | set(DETECTOR_TRUSTED_TYPES))
-
-
-def _check_trusted(types: Iterable[str], context: str) -> None:
-    unknown = sorted(set(types) - set(_all_trusted_types()))
-    if unknown:
-        raise UntrustedModelError(f"{context}: holds types that are not trusted: {', '.join(unknown)}")
-
-
 def estimator_bytes(estimator: Any) -> bytes:
-    """skops bytes of `estimator`, refused now if loading would refuse them later."""
-    from ...classify.serialization import skops_io
+    """skops bytes of a calibrated model, refused now if loading would refuse them later."""
+    from ...classify.serialization import estimator_bytes as skops_bytes
 
-    skops = skops_io()
-    data = skops.dumps(estimator)
-    _check_trusted(skops.get_untrusted_types(data=data), "cannot save the model")
-    return data
+    return skops_bytes(estimator, DETECTOR_TRUSTED_TYPES)
 
 
 def load_trusted_estimator(data: bytes, name: str) -> Any:
-    """Build the estimator only after every type in the bytes is known to be trusted."""
-    from ...classify.serialization import skops_io
+    """Build the model only after every type in the bytes is trusted and its arrays are sound."""
+    from ...classify.serialization import estimator_from_bytes
 
-    skops = skops_io()
-    try:
-        untrusted = skops.get_untrusted_types(data=data)
-    except Exception as exc:  # zipfile, JSON and schema errors of several kinds
-        raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
-    _check_trusted(untrusted, f"{name}: refusing to load")
-    try:
-        return skops.loads(data, trusted=_all_trusted_types())
-    except Exception as exc:
-        raise DetectorError(f"{name}: cannot be read as a model ({type(exc).__name__}: {exc})") from None
+    return estimator_from_bytes(data, name, DETECTOR_TRUSTED_TYPES)
 
 
 # --- the scoring model ---------------------------------------------------------------------------
@@ -263,14 +239,12 @@ def _estimator(files: Mapping[str, bytes], manifest: Manifest, section: Features
     import numpy as np
 
     from ...classify import fake_scores
-    from ...classify.structure import check_fitted_structure
 
     estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
     if not hasattr(estimator, "predict_proba") or list(getattr(estimator, "classes_", [])) != [0, 1]:
         raise DetectorError(f"{MODEL_FILE}: not a fitted real(0)/fake(1) classifier")
     try:
         _check_named_pipeline(estimator, section)
-        check_fitted_structure(estimator)
         n_features = backbone_info(manifest.backbone.name).embed_dim
         probe = fake_scores(estimator, np.zeros((2, n_features)))
     except Exception as exc:  # ValueError from the checks; anything scikit-learn raises on the probe
