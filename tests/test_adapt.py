@@ -71,6 +71,7 @@ def test_adapting_does_not_raise_the_false_positive_rate_on_held_out_reals(twin,
     assert fpr[1] <= fpr[0], fpr
 
 
+@pytest.mark.slow  # 6-10 s: `make test` runs it, `make check` stays under 90 s
 def test_degenerate_adapt_input_is_refused(twin, data, tmp_path):
     (tmp_path / "empty").mkdir()
     cases = [(["--reals", data / "real", "--lr", "1e30"], "not finite"),

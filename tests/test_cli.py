@@ -188,6 +188,7 @@ def test_predict_a_missing_folder_is_exit_2(files):
     assert result.exit_code == 2 and "no such file or folder" in result.stderr
 
 
+@pytest.mark.slow  # 6-10 s: `make test` runs it, `make check` stays under 90 s
 def test_calibrate_and_adapt_take_builtin_as_the_builtin_detector(files, tmp_path):
     import json
 
