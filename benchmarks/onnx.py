@@ -57,8 +57,9 @@ t1 = time.perf_counter()
 from deepfake_detect.detector.folder import read_detector_folder
 loaded = read_detector_folder(sys.argv[1])
 t2 = time.perf_counter()
-from deepfake_detect.detector.kinds.features import _classic_graph, CLASSIC_FILE
-_classic_graph(loaded.files[CLASSIC_FILE], loaded.manifest, None)
+from deepfake_detect.backbones import backbone_info
+from deepfake_detect.detector.kinds.features import load_classic_graph, CLASSIC_FILE
+load_classic_graph(loaded.files[CLASSIC_FILE], backbone_info(loaded.manifest.backbone.name).embed_dim)
 t3 = time.perf_counter()
 from deepfake_detect.inference.session import OnnxNetwork
 OnnxNetwork(loaded.files[loaded.manifest.onnx.file])

@@ -160,3 +160,24 @@ def test_a_manifest_naming_a_graph_it_does_not_list_is_refused(lite_detector, tm
     kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     with pytest.raises(DetectorError, match="lists no sha256 for classic.onnx"):
         write_detector_folder(tmp_path / "d", kept, files)
+
+
+def test_a_graph_that_gives_scores_outside_0_1_gives_no_verdict(lite_detector, tmp_path):
+    """A crafted graph (an isotonic step moved to 5) is refused when loaded; a score out of [0, 1]
+    that reaches a verdict anyway (from any kind) is an error, not "likely generated"."""
+    import onnx
+    from onnx import numpy_helper
+
+    model, _ = fitted(n_features=1280, calibration="isotonic")
+    graph = onnx.load_from_string(checked_classic_graph(model.estimator, model.validation_rows)[0])
+    first = next(t for t in graph.graph.initializer if t.name == "calibrate_first")
+    first.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(first) + 5.0, first.name))
+    manifest = json.loads((lite_detector / "manifest.json").read_text())
+    files = {name: (lite_detector / name).read_bytes() for name in manifest["files"]} | {"classic.onnx": graph.SerializeToString()}
+    write_detector_folder(tmp_path / "crafted", {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}, files)
+    with pytest.raises(DetectorError, match=r"crafted: classic.onnx: refused, it gives no probability$"):
+        Detector.load(tmp_path / "crafted", runtime="onnx")
+    detector = Detector.load(lite_detector)
+    with pytest.raises(ValueError, match="no finite score"):
+        detector.verdict(5.0)
+    assert detector.scored(0, "x", 1.0, None, None).verdict == "likely generated"

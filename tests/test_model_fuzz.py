@@ -224,3 +224,93 @@ def test_a_model_that_is_not_the_classifier_the_manifest_names_is_refused(tmp_pa
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DetectorError, match="not the none \\+ random_forest the manifest names"):
         Detector.load(folder)
+
+
+# --- the classic part as ONNX: a crafted classic.onnx is refused or scores, never crashes ----------
+
+GRAPH_SCORER = r"""
+import json, sys
+import numpy as np
+from deepfake_detect.detector.kinds.features import load_classic_graph
+from deepfake_detect.errors import DetectorError
+rows = np.random.default_rng(0).normal(size=(64, int(sys.argv[1])))
+for path in sys.argv[2:]:
+    print("START", path, flush=True)
+    try:
+        scorer = load_classic_graph(open(path, "rb").read(), rows.shape[1], threads=1)
+    except DetectorError as exc:
+        print(json.dumps({"path": path, "refused": str(exc)}), flush=True)
+        continue
+    try:  # what Detector.predict turns into a per-image error ("failed when run")
+        scores = scorer(rows)
+    except Exception as exc:
+        print(json.dumps({"path": path, "failed": type(exc).__name__}), flush=True)
+        continue
+    print(json.dumps({"path": path, "scores": [None if s != s else float(s) for s in scores]}), flush=True)
+"""
+
+
+def _mutate_graph(graph: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
+    """One hostile change to a node attribute (tree node ids, thresholds, ...) or a constant."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(graph)
+    nodes = [n for n in model.graph.node if any(a.ints or a.floats for a in n.attribute)]
+    if nodes and rng.random() < 0.6:
+        node = nodes[int(rng.integers(len(nodes)))]
+        attribute = [a for a in node.attribute if a.ints or a.floats][0 if rng.random() < 0.5 else -1]
+        values = attribute.ints if attribute.ints else attribute.floats
+        index = int(rng.integers(len(values)))
+        values[index] = int(rng.choice([-5, 10**6, 2**31 - 1])) if attribute.ints else float(rng.choice([np.nan, np.inf, -1e30]))
+        changed = f"{node.op_type}.{attribute.name}[{index}]"
+    else:
+        tensor = model.graph.initializer[int(rng.integers(len(model.graph.initializer)))]
+        array = numpy_helper.to_array(tensor).copy()
+        if array.size == 0 or rng.random() < 0.2:
+            array = np.resize(array, (max(array.size - 1, 0),))
+        else:
+            array.reshape(-1)[int(rng.integers(array.size))] = rng.choice([-7, 10**6]) if array.dtype.kind in "iu" else np.nan
+        tensor.CopyFrom(numpy_helper.from_array(array.astype(array.dtype), tensor.name))
+        changed = f"constant {tensor.name}"
+    return model.SerializeToString(), changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("classifier, reduction, calibration", [
+    ("random_forest", "none", "sigmoid"),   # TreeEnsembleClassifier: node ids index its arrays
+    ("knn3", "none", "isotonic"),           # distances, TopK, label lookups
+    ("svm_rbf", "pca", "sigmoid"),          # SVMClassifier's support-vector tables
+    ("linear_probe", "autoencoder", "isotonic"),
+])
+def test_a_crafted_classic_graph_is_refused_or_scores_never_crashes(classifier, reduction, calibration, tmp_path):
+    from deepfake_detect.train.classic_graph import checked_classic_graph
+
+    X, y = gaussian_blobs(n=60, n_features=12)
+    plan = TrainingPlan(dataset="blobs", backbone="fft_spectrum", classifier=classifier, reduction=reduction,
+                        reduction_params={"max_epochs": 3} if reduction == "autoencoder" else {}, calibration=calibration)
+    fitted = fit_calibrated(plan, X[:36], y[:36], X[36:], y[36:])
+    graph, info = checked_classic_graph(fitted.estimator, fitted.validation_rows)
+    assert graph is not None, info
+    rng = np.random.default_rng(list_classifiers().index(classifier))
+    changes = {str(tmp_path / "original.onnx"): "nothing"}
+    (tmp_path / "original.onnx").write_bytes(graph)
+    for index in range(24):
+        path = tmp_path / f"mutant{index}.onnx"
+        data, changes[str(path)] = _mutate_graph(graph, rng)
+        path.write_bytes(data)
+
+    done = subprocess.run([sys.executable, "-c", GRAPH_SCORER, "12", *changes], capture_output=True, text=True,
+                          timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    started = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("START ")]
+    assert done.returncode == 0, (
+        f"exit {done.returncode} on a graph with {changes.get(started[-1]) if started else '?'} changed:\n{done.stderr[-2000:]}")
+    outcomes = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(outcomes) == len(changes)
+    for outcome in outcomes:
+        what = f"{classifier}, {changes[outcome['path']]} changed"
+        if "refused" in outcome:
+            assert outcome["refused"].startswith("classic.onnx: ") and "\n" not in outcome["refused"], what
+        elif "scores" in outcome:
+            assert len(outcome["scores"]) == 64, what  # a NaN or out-of-range score is refused per image by Detector
+    assert "scores" in outcomes[0] and all(0 <= s <= 1 for s in outcomes[0]["scores"])  # the original scores

@@ -34,7 +34,13 @@ __all__ = ["DETECTOR_TRUSTED_TYPES", "Detector", "DetectorError", "Prediction", 
 ImageTransform = Callable[["Image.Image", int], "Image.Image"]
 LARGE_IMAGE_FACTOR = 4
 """Under `center_crop`, images whose short side is this many input sizes or more are noted."""
-NOT_FINITE = "the model gave no finite score for this image (NaN or infinity); no verdict"
+NOT_FINITE = "the model gave no finite score for this image in [0, 1] (NaN, infinity or out of range); no verdict"
+
+
+def is_score(probability: float) -> bool:
+    """A finite score in [0, 1]: what every kind's model gives, unless its file was crafted (an
+    isotonic step at 5, a graph that adds 7). Anything else never becomes a verdict."""
+    return math.isfinite(probability) and 0.0 <= probability <= 1.0
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,8 @@ class Detector:
 
     def verdict(self, probability: float, provenance: Provenance | None = None) -> str:
         """The verdict from the pixel score and any provenance findings (see `provenance.decide`);
-        a NaN probability has no verdict."""
-        if not math.isfinite(probability):
+        a NaN (or out-of-range) probability has no verdict."""
+        if not is_score(probability):
             raise ValueError(NOT_FINITE)
         return decide(probability, self.threshold, provenance).verdict.value
 
@@ -286,7 +292,7 @@ class Detector:
 
     def _scored(self, index: int, name: str | None, probability: float, note: str | None = None,
                 provenance: Provenance | None = None) -> Prediction:
-        if not math.isfinite(probability):
+        if not is_score(probability):
             return Prediction(index, name, None, None, NOT_FINITE)
         return self.scored(index, name, probability, note, provenance)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import math
 import queue
 import threading
 from collections.abc import AsyncIterator
@@ -35,7 +34,7 @@ from starlette.datastructures import Headers
 
 from ..data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, BadImage, decode_rgb
 from ..detector import Detector
-from ..detector.detector import NOT_FINITE
+from ..detector.detector import NOT_FINITE, is_score
 from ..errors import ModelRunError
 from ..provenance import VERDICT_MEANINGS, Provenance, Verdict
 from ..runtime import json_safe
@@ -394,7 +393,7 @@ def create_app(
                 results.append(ImageResult(filename=name, error=str(item)))
             else:
                 probability = float(next(scores))
-                if not math.isfinite(probability):  # never a verdict from a NaN
+                if not is_score(probability):  # never a verdict from a NaN or a crafted 7.0
                     results.append(ImageResult(filename=name, error=NOT_FINITE))
                     continue
                 row = detector.scored(0, name, probability, item.note, item.provenance)

@@ -209,20 +209,19 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
 def _load_onnx(manifest: Manifest, section: FeaturesSection, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
     network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file, manifest.preprocess.size)
     if CLASSIC_FILE in files and section.classic_graph is not None and section.classic_graph.file is not None:
-        scorer = _classic_graph(files[CLASSIC_FILE], manifest, threads)
+        scorer = load_classic_graph(files[CLASSIC_FILE], backbone_info(manifest.backbone.name).embed_dim, threads)
     else:
         scorer = estimator_scorer(_estimator(files, manifest, section))
     return OnnxFeatureModel(network, scorer, manifest)
 
 
-def _classic_graph(graph: bytes, manifest: Manifest, threads: int | None) -> Scorer:
-    """The classic part's graph, refused in one line unless it takes this backbone's features and
-    gives a finite P(fake) per row."""
+def load_classic_graph(graph: bytes, n_features: int, threads: int | None = None) -> Scorer:
+    """The classic part's graph, refused in one line unless it takes `n_features` features (the
+    backbone's) and gives a probability per row."""
     import numpy as np
 
     from ...inference.session import OnnxScorer
 
-    n_features = backbone_info(manifest.backbone.name).embed_dim
     scorer = OnnxScorer(graph, n_features, CLASSIC_FILE, threads)
     try:
         probe = scorer(np.zeros((2, n_features)))
