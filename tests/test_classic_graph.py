@@ -25,7 +25,7 @@ from deepfake_detect.train.plan import TrainingPlan
 from conftest import gaussian_blobs, make_real_fake_folder  # noqa: I001
 
 NOT_CONVERTED = {
-    "gradient_boosting": "skl2onnx 1.20 cannot write the trees of scikit-learn 1.9's HistGradientBoostingClassifier",
+    "gradient_boosting": "skl2onnx 1.20 writes a leaf's missing-value flag as a Python bool where ONNX wants an int",
 }
 """Classifiers whose detectors keep scikit-learn at predict, and why. A classifier that starts to
 convert fails its test below, so this list shrinks when skl2onnx catches up."""
