@@ -29,6 +29,7 @@ def workspace(tmp_path_factory):
     result = invoke("train", data, "--backbone", "fft_spectrum", "--classifier", "linear_probe",
                     "--target-fpr", "0.2", "--cache", root / "cache", "--workers", "0", "-o", root / "detector")
     assert result.exit_code == 0, result.output
+    assert "classic part also saved as classic.onnx" in " ".join(result.output.split())
     mixed = root / "mixed"
     (mixed / "nested").mkdir(parents=True)
     shutil.copy(data / "real" / "img000.png", mixed / "a_real.png")

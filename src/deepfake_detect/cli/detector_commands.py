@@ -114,6 +114,13 @@ def _print_training_summary(trained) -> None:
     if trained.unreadable:
         console.print(f"[yellow]{len(trained.unreadable)} unreadable training images were skipped[/]")
     console.print(f"detector saved to [bold]{trained.path}[/] (calibration: {manifest['calibration']['method']})")
+    graph = manifest.get("classic_graph") or {}
+    if graph.get("file"):
+        console.print(f"classic part also saved as {graph['file']} (ONNX Runtime scores it without scikit-learn; "
+                      f"largest difference from scikit-learn on validation: {graph['max_abs_difference']:.1g})")
+    else:
+        console.print(f"[yellow]classic part saved for scikit-learn only[/] ({graph.get('reason', 'no graph')}): "
+                      "predict loads scikit-learn, about a second more at start-up")
 
 
 def _fmt(value) -> str:
