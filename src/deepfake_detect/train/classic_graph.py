@@ -10,8 +10,10 @@ three graphs joined with `onnx.compose`: the transformers (the reduction and the
 own scaling, float64, by skl2onnx; then a cast to float32 for trees, which scikit-learn casts
 to before comparing), the classifier (skl2onnx, giving the response scikit-learn's calibration
 reads: the decision function where the classifier has one, else the probability of "fake"),
-and the fitted sigmoid or isotonic calibrator, written out as ONNX operators. `checked_classic_graph` keeps the graph only if it
-agrees with scikit-learn on the rows it is given; a pipeline skl2onnx cannot convert (today:
+and the fitted sigmoid or isotonic calibrator, written out as ONNX operators.
+
+`checked_classic_graph` keeps the graph only if it agrees with scikit-learn on the rows it is
+given and on 256 random rows spread like them; a pipeline skl2onnx cannot convert (today:
 histogram gradient boosting) keeps its skops file alone, and the manifest says why.
 """
 
@@ -60,12 +62,14 @@ def classic_graph(calibrated: Any, n_features: int) -> bytes:
 
 def checked_classic_graph(calibrated: Any, rows: np.ndarray) -> tuple[bytes | None, dict[str, Any]]:
     """(graph bytes, what the manifest records), or (None, why not) when there is no graph that
-    agrees with scikit-learn within AGREEMENT_TOLERANCE on `rows` (e.g. the validation split)."""
+    agrees with scikit-learn within AGREEMENT_TOLERANCE on `rows` (e.g. the validation split)
+    and on random rows with their mean and spread (a few validation rows alone check little)."""
     from ..classify import fake_scores
     from ..errors import DetectorError
     from ..inference.session import OnnxScorer
 
     rows = np.asarray(rows, dtype=np.float64)
+    rows = np.vstack([rows, _spread_like(rows, RANDOM_CHECK_ROWS)])
     try:
         graph = classic_graph(calibrated, rows.shape[1])
         scores = OnnxScorer(graph, rows.shape[1])(rows)
@@ -78,6 +82,15 @@ def checked_classic_graph(calibrated: Any, rows: np.ndarray) -> tuple[bytes | No
         log.warning("the classic part stays scikit-learn only: %s", reason)
         return None, {"reason": reason}
     return graph, {"max_abs_difference": difference, "checked_rows": len(rows)}
+
+
+RANDOM_CHECK_ROWS = 256
+
+
+def _spread_like(rows: np.ndarray, count: int) -> np.ndarray:
+    """`count` seeded Gaussian rows with `rows`' per-feature mean and standard deviation."""
+    spread = rows.std(axis=0) if len(rows) > 1 else np.ones(rows.shape[1])
+    return np.random.default_rng(0).normal(rows.mean(axis=0), spread + 1e-6, size=(count, rows.shape[1]))
 
 
 def _at_opset(model):

@@ -26,7 +26,7 @@ from ..transforms import TransformSpec
 from ..detector.kinds.features import BACKBONE_FILE, CLASSIC_FILE, FEATURES, MODEL_FILE, estimator_bytes
 from ..detector.folder import read_detector_folder, write_detector_folder
 from ..detector.onnx_export import with_onnx
-from .classic_graph import checked_classic_graph
+from .classic_graph import RANDOM_CHECK_ROWS, checked_classic_graph
 from .plan import TrainingPlan
 
 GRID_RESULTS_FILE = RESULTS_CSV
@@ -206,7 +206,8 @@ def save_features_detector(output: Path, plan: TrainingPlan, backbone, fitted: F
     graph, graph_info = checked_classic_graph(fitted.estimator, fitted.validation_rows)
     if graph is not None:  # ONNX Runtime then scores without scikit-learn
         files[CLASSIC_FILE] = graph
-        graph_info = {"file": CLASSIC_FILE, **graph_info, "checked_on": "validation split"}
+        graph_info = {"file": CLASSIC_FILE, **graph_info,
+                      "checked_on": f"the validation split and {RANDOM_CHECK_ROWS} random rows with its mean and spread"}
     manifest["classic_graph"] = graph_info
     manifest, files = with_onnx(manifest, files, backbone, backbone.info.input_size, FEATURES.onnx_output)
     write_detector_folder(output, manifest, files)
