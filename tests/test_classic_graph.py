@@ -129,6 +129,7 @@ def test_predict_with_a_features_detector_never_imports_scikit_learn(lite_detect
     assert (tmp_path / "out.csv").read_text().count("\n") == 2
 
 
+@pytest.mark.slow  # histogram boosting on 1280 features: 4 s
 def test_a_classifier_skl2onnx_cannot_convert_keeps_scikit_learn_and_says_why(data_folder, tmp_path):
     backbone = create_backbone("efficientnet_lite0", "random")
     X, y = gaussian_blobs(n=60, n_features=backbone.info.embed_dim, seed=3)
