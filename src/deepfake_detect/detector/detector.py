@@ -270,7 +270,7 @@ class Detector:
                 else:
                     results = [
                         self._unscored(i, items[i], refused, read[i].result()) if (refused := self.too_small(*size))
-                        else self._scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
+                        else self.scored(i, _name(items[i]), float(s), self.size_note(*size), read[i].result())
                         for i, s, size in zip(batch.indices, scores, batch.sizes)
                     ]
                 results += [self._unscored(i, items[i], reason_only(error, items[i]), read[i].result())
@@ -290,12 +290,6 @@ class Detector:
 
         return image_loader(ImageTensors(items, self.model.to_tensor, **options), batch_size, workers)
 
-    def _scored(self, index: int, name: str | None, probability: float, note: str | None = None,
-                provenance: Provenance | None = None) -> Prediction:
-        if not is_score(probability):
-            return Prediction(index, name, None, None, NOT_FINITE)
-        return self.scored(index, name, probability, note, provenance)
-
     def _unscored(self, index: int, item: Any, error: str, provenance: Provenance | None) -> Prediction:
         """A file whose pixels could not be scored: an error row, unless its provenance still
         says something (a 1x1 crop that keeps its generator's metadata gets a verdict from it)."""
@@ -305,7 +299,10 @@ class Detector:
 
     def scored(self, index: int, name: str | None, probability: float | None, note: str | None,
                provenance: Provenance | None) -> Prediction:
-        """The one place a finite score and its provenance become a row (also used by `serve`)."""
+        """The one place a score and its provenance become a row (also used by `serve`); a score
+        that is not a finite number in [0, 1] becomes an error row instead, never a verdict."""
+        if probability is not None and not is_score(probability):
+            return Prediction(index, name, None, None, NOT_FINITE)
         decision = decide(probability, self.threshold, provenance)
         return Prediction(index, name, probability, decision.verdict.value, note=note, evidence=decision.evidence,
                           combined=decision.combined, provenance=None if provenance is None else provenance.as_dict())

@@ -34,7 +34,6 @@ from starlette.datastructures import Headers
 
 from ..data.images import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, BadImage, decode_rgb
 from ..detector import Detector
-from ..detector.detector import NOT_FINITE, is_score
 from ..errors import ModelRunError
 from ..provenance import VERDICT_MEANINGS, Provenance, Verdict
 from ..runtime import json_safe
@@ -392,12 +391,11 @@ def create_app(
             if isinstance(item, UploadRejected):
                 results.append(ImageResult(filename=name, error=str(item)))
             else:
-                probability = float(next(scores))
-                if not is_score(probability):  # never a verdict from a NaN or a crafted 7.0
-                    results.append(ImageResult(filename=name, error=NOT_FINITE))
+                row = detector.scored(0, name, float(next(scores)), item.note, item.provenance)
+                if row.error is not None:  # never a verdict from a NaN or a crafted 7.0
+                    results.append(ImageResult(filename=name, error=row.error))
                     continue
-                row = detector.scored(0, name, probability, item.note, item.provenance)
-                results.append(ImageResult(filename=name, probability=probability, verdict=row.verdict,
+                results.append(ImageResult(filename=name, probability=row.probability, verdict=row.verdict,
                                            evidence=row.evidence, combined=row.combined, provenance=row.provenance,
                                            note=row.note))
         return PredictResponse(results=results, threshold=detector.threshold)
