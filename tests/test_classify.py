@@ -92,8 +92,8 @@ def test_trusted_types_are_exactly_what_every_reducer_classifier_pair_needs(tmp_
                 np.testing.assert_array_equal(fake_scores(loaded, X_test), fake_scores(pair, X_test))
     script = (
         "import json, sys\n"
-        "from deepfake_detect.classify.serialization import untrusted_types\n"
-        "needed = sorted(set().union(*(untrusted_types(path) for path in sys.argv[1:])))\n"
+        "from deepfake_detect.classify.serialization import skops_io\n"
+        "needed = sorted(set().union(*(skops_io().get_untrusted_types(file=path) for path in sys.argv[1:])))\n"
         "print(json.dumps({'needed': needed, 'walked': 'sklearn.gaussian_process' in sys.modules}))\n"
     )
     answer = json.loads(subprocess.run([sys.executable, "-c", script, *map(str, paths)], capture_output=True, text=True, check=True).stdout)

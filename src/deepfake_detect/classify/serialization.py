@@ -21,7 +21,6 @@ through `structure.check_fitted_structure` before it is returned.
 from __future__ import annotations
 
 import sys
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -89,15 +88,6 @@ def skops_io() -> ModuleType:
     return skops.io
 
 
-def untrusted_types(path: str | Path) -> list[str]:
-    """The types in the skops file at `path` that skops does not trust by default."""
-    skops = skops_io()
-    try:
-        return skops.get_untrusted_types(file=path)
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
-        raise DetectorError(f"{path}: not a skops model file ({type(error).__name__})") from None
-
-
 def estimator_bytes(estimator: Any, extra_trusted: Iterable[str] = ()) -> bytes:
     """skops bytes of `estimator`, refused now if `estimator_from_bytes` would refuse them later
     (so an unloadable file is never written and discovered only later)."""
@@ -114,7 +104,7 @@ def estimator_from_bytes(data: bytes, name: str, extra_trusted: Iterable[str] = 
     skops = skops_io()
     try:
         untrusted = skops.get_untrusted_types(data=data)
-    except Exception as exc:  # zipfile, JSON and schema errors of several kinds
+    except Exception as exc:  # zip, JSON and schema errors of several kinds
         raise DetectorError(f"{name}: not a skops model file ({type(exc).__name__})") from None
     _check_trusted(untrusted, extra_trusted, f"{name}: refusing to load")
     try:

@@ -19,6 +19,7 @@ histogram gradient boosting) keeps its skops file alone, and the manifest says w
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from typing import Any
@@ -243,14 +244,9 @@ def _calibrator_graph(calibrator: Any, scores_type):
 
 # --- skl2onnx converters for our reducers --------------------------------------------------------
 
-_registered = False
-
-
+@functools.cache
 def _register_reducers() -> None:
     """Teach skl2onnx our two reducers (once per process), as its custom-converter API asks."""
-    global _registered
-    if _registered:
-        return
     from skl2onnx import update_registered_converter
 
     from ..reduce.autoencoder import AutoencoderReducer
@@ -258,7 +254,6 @@ def _register_reducers() -> None:
 
     update_registered_converter(PCAReducer, "DeepfakeDetectPCAReducer", _reduced_shape, _convert_pca)
     update_registered_converter(AutoencoderReducer, "DeepfakeDetectAutoencoderReducer", _reduced_shape, _convert_autoencoder)
-    _registered = True
 
 
 def _reduced_shape(operator) -> None:

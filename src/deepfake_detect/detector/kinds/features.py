@@ -118,6 +118,11 @@ class FeaturesSection(BaseModel):
     classic_graph: ClassicGraphBlock | None = None
     """Absent in folders saved before the classic part was converted to ONNX."""
 
+    @property
+    def has_classic_graph(self) -> bool:
+        """The folder carries `classic.onnx` (and so lists its sha256)."""
+        return self.classic_graph is not None and self.classic_graph.file is not None
+
 
 # --- trusted skops bytes -------------------------------------------------------------------------
 
@@ -198,8 +203,7 @@ class OnnxFeatureModel:
 
 def _required_files(manifest: Manifest, section: FeaturesSection) -> list[str]:
     needs_weights = backbone_info(manifest.backbone.name).needs_weights
-    has_graph = section.classic_graph is not None and section.classic_graph.file is not None
-    return [MODEL_FILE] + [BACKBONE_FILE] * needs_weights + [CLASSIC_FILE] * has_graph
+    return [MODEL_FILE] + [BACKBONE_FILE] * needs_weights + [CLASSIC_FILE] * section.has_classic_graph
 
 
 def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], device: torch.device) -> FeatureModel:
@@ -208,7 +212,7 @@ def _load(manifest: Manifest, section: BaseModel, files: Mapping[str, bytes], de
 
 def _load_onnx(manifest: Manifest, section: FeaturesSection, files: Mapping[str, bytes], threads: int | None) -> OnnxFeatureModel:
     network = OnnxNetwork(files[manifest.onnx.file], threads, manifest.onnx.file, manifest.preprocess.size)
-    if CLASSIC_FILE in files and section.classic_graph is not None and section.classic_graph.file is not None:
+    if section.has_classic_graph:  # its bytes are verified like every listed file
         scorer = load_classic_graph(files[CLASSIC_FILE], backbone_info(manifest.backbone.name).embed_dim, threads)
     else:
         scorer = estimator_scorer(_estimator(files, manifest, section))
@@ -218,39 +222,38 @@ def _load_onnx(manifest: Manifest, section: FeaturesSection, files: Mapping[str,
 def load_classic_graph(graph: bytes, n_features: int, threads: int | None = None) -> Scorer:
     """The classic part's graph, refused in one line unless it takes `n_features` features (the
     backbone's) and gives a probability per row."""
-    import numpy as np
-
     from ...inference.session import OnnxScorer
 
-    scorer = OnnxScorer(graph, n_features, CLASSIC_FILE, threads)
-    try:
-        probe = scorer(np.zeros((2, n_features)))
-    except Exception as exc:  # ONNX Runtime's own error types
-        raise DetectorError(f"{CLASSIC_FILE}: refused, it cannot score features ({type(exc).__name__})") from None
-    if probe.shape != (2,) or not np.all((probe >= 0) & (probe <= 1)):
-        raise DetectorError(f"{CLASSIC_FILE}: refused, it gives no probability")
-    return scorer
+    return _probed(OnnxScorer(graph, n_features, CLASSIC_FILE, threads), n_features, CLASSIC_FILE)
 
 
 def _estimator(files: Mapping[str, bytes], manifest: Manifest, section: FeaturesSection) -> Any:
     """The saved model, refused in one line unless it is the pipeline the manifest names and every
     array in it is sound: a crafted file must never reach scikit-learn's compiled code unchecked."""
-    import numpy as np
-
-    from ...classify import fake_scores
-
     estimator = load_trusted_estimator(files[MODEL_FILE], MODEL_FILE)
     if not hasattr(estimator, "predict_proba") or list(getattr(estimator, "classes_", [])) != [0, 1]:
         raise DetectorError(f"{MODEL_FILE}: not a fitted real(0)/fake(1) classifier")
     try:
         _check_named_pipeline(estimator, section)
-        n_features = backbone_info(manifest.backbone.name).embed_dim
-        probe = fake_scores(estimator, np.zeros((2, n_features)))
-    except Exception as exc:  # ValueError from the checks; anything scikit-learn raises on the probe
+    except Exception as exc:  # ValueError from the checks; AttributeError and the like from a crafted file
         raise DetectorError(f"{MODEL_FILE}: refused, {' '.join(str(exc).split())[:300]}") from None
-    if probe.shape != (2,) or not np.isfinite(probe).all():
-        raise DetectorError(f"{MODEL_FILE}: refused, it gives no finite score")
+    _probed(estimator_scorer(estimator), backbone_info(manifest.backbone.name).embed_dim, MODEL_FILE)
     return estimator
+
+
+def _probed(scorer: Scorer, n_features: int, name: str) -> Scorer:
+    """`scorer`, refused in one line (naming the file `name`) unless it gives all-zero features a
+    probability each: a crafted model fails when it is loaded, not at the first image."""
+    import numpy as np
+
+    try:
+        probe = scorer(np.zeros((2, n_features)))
+    except Exception as exc:  # whatever scikit-learn or ONNX Runtime raise
+        raise DetectorError(f"{name}: refused, it cannot score features ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:300]})") from None
+    if probe.shape != (2,) or not np.all((probe >= 0) & (probe <= 1)):
+        raise DetectorError(f"{name}: refused, it gives no probability")
+    return scorer
 
 
 def _check_named_pipeline(estimator: Any, section: FeaturesSection) -> None:
