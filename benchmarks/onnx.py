@@ -198,11 +198,11 @@ def cold_start(folder: Path, image: Path, repeats: int, fallback: Path | None = 
     found: dict = {name: {"seconds": statistics.median(m[0] for m in ms), "max_rss_mb": max(m[1] for m in ms)}
                    for name, ms in measured.items()}
     torch_seconds = found["python -c 'import torch'"]["seconds"]
-    if fallback is not None:
-        found[FALLBACK]["ratio_to_torch_import"] = round(found[FALLBACK]["seconds"] / torch_seconds, 2)
+    for name, row in found.items():
+        if name != "python -c 'import torch'":
+            row["ratio_to_torch_import"] = round(row["seconds"] / torch_seconds, 2)
     for name, limit in COLD_START_LIMITS.items():
-        ratio = found[name]["seconds"] / torch_seconds
-        found[name].update(ratio_to_torch_import=round(ratio, 2), limit=limit, ok=ratio <= limit)
+        found[name].update(limit=limit, ok=found[name]["seconds"] / torch_seconds <= limit)
     phases = subprocess.run([python, "-c", PHASES, str(folder), str(image)], capture_output=True, text=True, cwd=ROOT)
     found["phases (fresh process, seconds)"] = phases.stdout.strip() or phases.stderr[-500:]
     return found

@@ -27,7 +27,6 @@ from deepfake_detect.detector.onnx_export import FOLDER_KEYS
 from deepfake_detect.evaluate.metrics import compute_metrics
 
 
-
 def measure(detector: Detector, name: str, source: str) -> dict:
     dataset = load_dataset(source, name=name)
     scored = score_records(detector, dataset.records, description=f"score {name}")

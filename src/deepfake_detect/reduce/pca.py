@@ -10,7 +10,6 @@ from sklearn.utils._param_validation import Interval, RealNotInt
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-
 class PCAReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """sklearn's PCA, except that an integer `n_components` is an upper bound.
 
